@@ -2,6 +2,7 @@
 
 import io
 
+import pytest
 import torch
 
 from cyclegan_lit.image_pool import ImagePool
@@ -152,3 +153,16 @@ def test_loaded_images_follow_the_dtype_of_queries():
     out = restored.query(batch(2, 8).to(torch.bfloat16))
     assert out.dtype == torch.bfloat16
     assert out.shape == (8, 3, 4, 4)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_loaded_pool_moves_to_the_device_of_the_next_query():
+    pool = ImagePool(2, seed=0)
+    pool.query(batch(0, 2).cuda())
+    state = pool.state_dict()
+    assert all(image.device.type == "cpu" for image in state["images"])
+    restored = ImagePool(2, seed=0)
+    restored.load_state_dict(state)
+    out = restored.query(batch(2, 8).cuda())
+    assert out.device.type == "cuda"
+    assert all(image.device.type == "cuda" for image in restored.images)

@@ -144,3 +144,24 @@ def test_penalty_rejects_unknown_kind_and_skips_when_disabled():
     with pytest.raises(ValueError, match="real, fake, mixed"):
         gradient_penalty(critic, x, x, kind="both")
     assert gradient_penalty(critic, x, x, lambda_gp=0.0).item() == 0.0
+
+
+def test_penalty_under_bf16_autocast_is_fp32_and_trains_d():
+    torch.manual_seed(0)
+    disc = nn.Sequential(nn.Conv2d(3, 4, 3), nn.LeakyReLU(0.2), nn.Conv2d(4, 1, 3))
+    real, fake = torch.randn(2, 3, 8, 8), torch.randn(2, 3, 8, 8)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        penalty = gradient_penalty(disc, real, fake)
+    assert penalty.dtype == torch.float32 and torch.isfinite(penalty)
+    penalty.backward()
+    assert torch.isfinite(disc[0].weight.grad).all() and disc[0].weight.grad.abs().sum() > 0
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_penalty_on_cuda_with_a_cpu_generator():
+    critic = LinearCritic(torch.full((3, 4, 4), 0.5)).cuda()
+    real, fake = torch.randn(2, 3, 4, 4).cuda(), torch.randn(2, 3, 4, 4).cuda()
+    got = gradient_penalty(critic, real, fake, generator=torch.Generator().manual_seed(0))
+    assert got.device.type == "cuda"
+    assert got.item() == pytest.approx(10.0 * (0.5 * math.sqrt(48) - 1.0) ** 2, rel=1e-4)
+    assert GANLoss().cuda()(real, True).device.type == "cuda"
