@@ -1,0 +1,5 @@
+"""LightningModules."""
+
+from cyclegan_lit.models.cyclegan import CycleGAN
+
+__all__ = ["CycleGAN"]

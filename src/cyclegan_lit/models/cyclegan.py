@@ -1,0 +1,392 @@
+"""The CycleGAN LightningModule: the reference's `CycleGANModel.optimize_parameters`, step for step.
+
+Naming follows the reference (REFERENCE.md §1.6): G_A maps A→B, G_B maps B→A, D_A judges B-domain
+images (real_B vs G_A(A)) and D_B judges A-domain images. Each batch makes one generator step with
+the discriminators frozen, then one discriminator step on pooled fakes from the same forward pass
+(no re-forward), exactly as the reference does.
+
+Deliberate differences from the reference, all documented in docs/model.md:
+
+* `wgangp` adds the gradient penalty to the discriminator loss (the reference never calls it).
+* `cosine` anneals over the whole run; `plateau` steps on a real validation metric.
+* Image pools use their own seeded RNG (per DDP rank) and are saved in checkpoints, together with
+  both optimizers and schedulers, so a resumed run continues where it stopped.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import lightning as L
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+from torchmetrics.image import PeakSignalNoiseRatio, StructuralSimilarityIndexMeasure
+
+from cyclegan_lit.image_pool import ImagePool
+from cyclegan_lit.losses import GANLoss, gradient_penalty
+from cyclegan_lit.networks import build_discriminator, build_generator
+from cyclegan_lit.schedulers import LR_POLICIES, build_scheduler
+
+GAN_MODES = ("lsgan", "vanilla", "wgangp", "hinge")
+DEFAULT_GENERATOR: dict[str, Any] = {
+    "name": "resnet_9blocks",
+    "ngf": 64,
+    "norm": "instance",
+    "use_dropout": False,
+    "init_type": "normal",
+    "init_gain": 0.02,
+    "padding_type": "reflect",
+}
+DEFAULT_DISCRIMINATOR: dict[str, Any] = {
+    "name": "basic",
+    "ndf": 64,
+    "n_layers": 3,
+    "norm": "instance",
+    "init_type": "normal",
+    "init_gain": 0.02,
+}
+LOSS_NAMES = ("D_A", "G_A", "cycle_A", "idt_A", "D_B", "G_B", "cycle_B", "idt_B")
+
+
+def _to_unit_range(images: Tensor) -> Tensor:
+    """Maps generator output in [-1, 1] to [0, 1] for image metrics."""
+    return ((images.float() + 1.0) / 2.0).clamp(0.0, 1.0)
+
+
+class CycleGAN(L.LightningModule):
+    """Two generators, two discriminators, two image pools; manual optimization with two Adams.
+
+    `lambda_identity` is relative to the cycle weight, as in the reference: with the defaults the
+    identity term weighs 0.5 × 10 = 5. `lambda_cycle_A` / `lambda_cycle_B` override `lambda_cycle`
+    per direction (the reference's `lambda_A` / `lambda_B`).
+    """
+
+    def __init__(
+        self,
+        generator: Mapping[str, Any] | None = None,
+        discriminator: Mapping[str, Any] | None = None,
+        input_nc: int = 3,
+        output_nc: int = 3,
+        gan_mode: str = "lsgan",
+        lambda_cycle: float = 10.0,
+        lambda_cycle_A: float | None = None,
+        lambda_cycle_B: float | None = None,
+        lambda_identity: float = 0.5,
+        lambda_gp: float = 10.0,
+        pool_size: int = 50,
+        lr: float = 2e-4,
+        beta1: float = 0.5,
+        beta2: float = 0.999,
+        lr_policy: str = "linear",
+        n_epochs: int = 100,
+        n_epochs_decay: int = 100,
+        epoch_count: int = 1,
+        lr_decay_epochs: int = 50,
+        plateau_monitor: str = "val/loss_cycle",
+        gradient_clip_val: float | None = None,
+        compile: bool = False,
+        seed: int = 0,
+    ) -> None:
+        super().__init__()
+        _validate_options(
+            gan_mode=gan_mode,
+            lr_policy=lr_policy,
+            lambdas={
+                "lambda_cycle": lambda_cycle,
+                "lambda_cycle_A": lambda_cycle_A,
+                "lambda_cycle_B": lambda_cycle_B,
+                "lambda_identity": lambda_identity,
+                "lambda_gp": lambda_gp,
+            },
+            pool_size=pool_size,
+            lr=lr,
+            epochs=(n_epochs, n_epochs_decay, epoch_count),
+        )
+        if lambda_identity > 0 and input_nc != output_nc:
+            raise ValueError(
+                f"model.lambda_identity={lambda_identity} needs input_nc == output_nc "
+                f"(got {input_nc} and {output_nc}); set model.lambda_identity=0"
+            )
+        self.save_hyperparameters()
+        self.automatic_optimization = False
+
+        generator_kwargs = {**DEFAULT_GENERATOR, **dict(generator or {})}
+        discriminator_kwargs = {**DEFAULT_DISCRIMINATOR, **dict(discriminator or {})}
+        # Built in the reference's order (G_A, G_B, D_A, D_B) so a seed gives the same weights.
+        self.G_A = build_generator(**generator_kwargs, input_nc=input_nc, output_nc=output_nc)
+        self.G_B = build_generator(**generator_kwargs, input_nc=output_nc, output_nc=input_nc)
+        self.D_A = build_discriminator(**discriminator_kwargs, input_nc=output_nc)
+        self.D_B = build_discriminator(**discriminator_kwargs, input_nc=input_nc)
+
+        self.criterion_gan = GANLoss(gan_mode)
+        self.lambda_A = lambda_cycle if lambda_cycle_A is None else lambda_cycle_A
+        self.lambda_B = lambda_cycle if lambda_cycle_B is None else lambda_cycle_B
+        self.fake_A_pool = ImagePool(pool_size, seed=seed * 2)
+        self.fake_B_pool = ImagePool(pool_size, seed=seed * 2 + 1)
+        self._gp_generator: torch.Generator | None = None
+
+        self.val_metrics = self._make_image_metrics()
+        self.test_metrics = self._make_image_metrics()
+
+    # ------------------------------------------------------------------ set-up
+    @property
+    def total_epochs(self) -> int:
+        """Epochs of the whole schedule (epoch_count .. n_epochs + n_epochs_decay): `max_epochs`."""
+        hp = self.hparams
+        return hp.n_epochs + hp.n_epochs_decay - hp.epoch_count + 1
+
+    @staticmethod
+    def _make_image_metrics() -> nn.ModuleDict:
+        names = ("AtoB", "BtoA", "identity_AtoB", "identity_BtoA")
+        metrics: dict[str, nn.Module] = {}
+        for name in names:
+            metrics[f"psnr_{name}"] = PeakSignalNoiseRatio(data_range=1.0)
+            metrics[f"ssim_{name}"] = StructuralSimilarityIndexMeasure(data_range=1.0)
+        return nn.ModuleDict(metrics)
+
+    def setup(self, stage: str) -> None:
+        # Each DDP rank keeps its own pools (as in the reference); seed them apart.
+        rank = self.trainer.global_rank if self._trainer is not None else 0
+        seed = int(self.hparams.seed)
+        self.fake_A_pool.reseed(seed * 2 + 1_000_003 * rank)
+        self.fake_B_pool.reseed(seed * 2 + 1 + 1_000_003 * rank)
+        if self.hparams.compile and stage == "fit":
+            # Compile each network in place (keeps state_dict keys free of `_orig_mod.`),
+            # never the whole LightningModule (PITFALLS.md).
+            for net in (self.G_A, self.G_B, self.D_A, self.D_B):
+                net.compile()
+
+    def configure_optimizers(self) -> tuple[list[torch.optim.Optimizer], list[Any]]:
+        hp = self.hparams
+        betas = (hp.beta1, hp.beta2)
+        generator_params = [*self.G_A.parameters(), *self.G_B.parameters()]
+        discriminator_params = [*self.D_A.parameters(), *self.D_B.parameters()]
+        opt_g = torch.optim.Adam(generator_params, lr=hp.lr, betas=betas)
+        opt_d = torch.optim.Adam(discriminator_params, lr=hp.lr, betas=betas)
+        schedulers = [
+            build_scheduler(
+                opt,
+                policy=hp.lr_policy,
+                n_epochs=hp.n_epochs,
+                n_epochs_decay=hp.n_epochs_decay,
+                epoch_count=hp.epoch_count,
+                lr_decay_epochs=hp.lr_decay_epochs,
+            )
+            for opt in (opt_g, opt_d)
+        ]
+        return [opt_g, opt_d], schedulers
+
+    # ------------------------------------------------------------------ the algorithm
+    def forward(self, real_A: Tensor) -> Tensor:
+        """A→B translation with G_A (export and inference entry point)."""
+        return self.G_A(real_A)
+
+    def translate(self, images: Tensor, direction: str = "AtoB") -> Tensor:
+        """Translates a batch in [-1, 1] with G_A (`AtoB`) or G_B (`BtoA`)."""
+        if direction not in ("AtoB", "BtoA"):
+            raise ValueError(f"direction must be 'AtoB' or 'BtoA', got {direction!r}")
+        net = self.G_A if direction == "AtoB" else self.G_B
+        return net(images)
+
+    def generator_losses(
+        self,
+        real_A: Tensor,
+        real_B: Tensor,
+        fake_A: Tensor,
+        fake_B: Tensor,
+        rec_A: Tensor,
+        rec_B: Tensor,
+    ) -> dict[str, Tensor]:
+        """The six generator terms of the reference's `backward_G`, already weighted."""
+        lambda_idt = self.hparams.lambda_identity
+        losses: dict[str, Tensor] = {}
+        if lambda_idt > 0:
+            idt_A = self.G_A(real_B)
+            idt_B = self.G_B(real_A)
+            losses["idt_A"] = F.l1_loss(idt_A.float(), real_B.float()) * self.lambda_B * lambda_idt
+            losses["idt_B"] = F.l1_loss(idt_B.float(), real_A.float()) * self.lambda_A * lambda_idt
+        else:
+            losses["idt_A"] = losses["idt_B"] = real_A.new_zeros((), dtype=torch.float32)
+        losses["G_A"] = self.criterion_gan(self.D_A(fake_B), True, for_discriminator=False)
+        losses["G_B"] = self.criterion_gan(self.D_B(fake_A), True, for_discriminator=False)
+        losses["cycle_A"] = F.l1_loss(rec_A.float(), real_A.float()) * self.lambda_A
+        losses["cycle_B"] = F.l1_loss(rec_B.float(), real_B.float()) * self.lambda_B
+        return losses
+
+    def discriminator_loss(self, discriminator: nn.Module, real: Tensor, fake: Tensor) -> Tensor:
+        """The reference's `backward_D_basic`: 0.5·(real + fake), plus the WGAN-GP penalty."""
+        loss_real = self.criterion_gan(discriminator(real), True)
+        loss_fake = self.criterion_gan(discriminator(fake.detach()), False)
+        loss = (loss_real + loss_fake) * 0.5
+        if self.hparams.gan_mode == "wgangp":
+            penalty = gradient_penalty(
+                discriminator, real, fake.detach(), lambda_gp=self.hparams.lambda_gp
+            )
+            loss = loss + penalty
+        return loss
+
+    def training_step(self, batch: Mapping[str, Any], batch_idx: int) -> None:
+        opt_g, opt_d = self.optimizers()
+        real_A, real_B = batch["A"], batch["B"]
+
+        # Generator step, discriminators frozen (toggling sets their requires_grad to False).
+        with self.toggled_optimizer(opt_g):
+            fake_B = self.G_A(real_A)
+            rec_A = self.G_B(fake_B)
+            fake_A = self.G_B(real_B)
+            rec_B = self.G_A(fake_A)
+            g_losses = self.generator_losses(real_A, real_B, fake_A, fake_B, rec_A, rec_B)
+            loss_G = sum(g_losses.values())
+            opt_g.zero_grad()
+            self.manual_backward(loss_G)
+            opt_g.step()
+
+        # Discriminator step on pooled fakes from the same forward pass (no re-forward).
+        with self.toggled_optimizer(opt_d):
+            pooled_fake_B = self.fake_B_pool.query(fake_B.detach())
+            pooled_fake_A = self.fake_A_pool.query(fake_A.detach())
+            loss_D_A = self.discriminator_loss(self.D_A, real_B, pooled_fake_B)
+            loss_D_B = self.discriminator_loss(self.D_B, real_A, pooled_fake_A)
+            opt_d.zero_grad()
+            self.manual_backward(loss_D_A + loss_D_B)
+            opt_d.step()
+
+        losses = {**g_losses, "D_A": loss_D_A, "D_B": loss_D_B}
+        logged = {f"train/loss_{name}": losses[name].detach() for name in LOSS_NAMES}
+        logged["train/lr"] = torch.tensor(opt_g.param_groups[0]["lr"])
+        self.log_dict(logged, on_step=True, on_epoch=False, batch_size=len(real_A))
+        self.log(
+            "train/loss_G", loss_G.detach(), prog_bar=True, on_step=True, batch_size=len(real_A)
+        )
+
+    def on_before_optimizer_step(self, optimizer: torch.optim.Optimizer) -> None:
+        # Here, after the AMP scaler has unscaled the gradients (PITFALLS.md, Lightning #18089).
+        clip = self.hparams.gradient_clip_val
+        if clip:
+            self.clip_gradients(optimizer, gradient_clip_val=clip, gradient_clip_algorithm="norm")
+
+    def on_train_epoch_end(self) -> None:
+        """Steps both schedulers once per epoch, at its end (the reference's HEAD order)."""
+        for scheduler in self.lr_schedulers():
+            if isinstance(scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau):
+                scheduler.step(self._plateau_metric())
+            else:
+                scheduler.step()
+
+    def _plateau_metric(self) -> Tensor:
+        name = self.hparams.plateau_monitor
+        metrics = self.trainer.callback_metrics
+        if name not in metrics:
+            available = ", ".join(sorted(metrics)) or "none (is validation disabled?)"
+            raise ValueError(
+                f"model.lr_policy=plateau monitors model.plateau_monitor={name!r}, which was not "
+                f"logged; available: {available}"
+            )
+        return metrics[name]
+
+    # ------------------------------------------------------------------ evaluation
+    @torch.no_grad()
+    def visuals(self, batch: Mapping[str, Any]) -> dict[str, Tensor]:
+        """The reference's training visuals in [-1, 1]: real, fake, reconstructed, identity."""
+        real_A, real_B = batch["A"].to(self.device), batch["B"].to(self.device)
+        fake_B, fake_A = self.G_A(real_A), self.G_B(real_B)
+        out = {
+            "real_A": real_A,
+            "fake_B": fake_B,
+            "rec_A": self.G_B(fake_B),
+            "real_B": real_B,
+            "fake_A": fake_A,
+            "rec_B": self.G_A(fake_A),
+        }
+        if self.hparams.lambda_identity > 0:
+            out["idt_B"] = self.G_B(real_A)
+            out["idt_A"] = self.G_A(real_B)
+        return {name: image.float().clamp(-1, 1) for name, image in out.items()}
+
+    def _evaluate(self, batch: Mapping[str, Any], prefix: str, metrics: nn.ModuleDict) -> None:
+        real_A, real_B = batch["A"], batch["B"]
+        fake_B, fake_A = self.G_A(real_A), self.G_B(real_B)
+        rec_A, rec_B = self.G_B(fake_B), self.G_A(fake_A)
+        loss_cycle = F.l1_loss(rec_A.float(), real_A.float()) + F.l1_loss(
+            rec_B.float(), real_B.float()
+        )
+        size = len(real_A)
+        self.log(f"{prefix}/loss_cycle", loss_cycle, sync_dist=True, batch_size=size)
+        if "A_target" not in batch or "B_target" not in batch:
+            return
+        pairs = {
+            "AtoB": (fake_B, batch["A_target"]),
+            "BtoA": (fake_A, batch["B_target"]),
+            "identity_AtoB": (real_A, batch["A_target"]),
+            "identity_BtoA": (real_B, batch["B_target"]),
+        }
+        for name, (prediction, target) in pairs.items():
+            if prediction.shape[1] != target.shape[1]:
+                continue  # identity baseline is undefined across channel counts
+            for kind in ("psnr", "ssim"):
+                metric = metrics[f"{kind}_{name}"]
+                metric(_to_unit_range(prediction), _to_unit_range(target))
+                self.log(f"{prefix}/{kind}_{name}", metric, batch_size=size)
+
+    def validation_step(self, batch: Mapping[str, Any], batch_idx: int) -> None:
+        self._evaluate(batch, "val", self.val_metrics)
+
+    def test_step(self, batch: Mapping[str, Any], batch_idx: int) -> None:
+        self._evaluate(batch, "test", self.test_metrics)
+
+    def predict_step(self, batch: Mapping[str, Any], batch_idx: int) -> dict[str, Any]:
+        """Translates a one-domain batch (`A` with G_A, or `B` with G_B)."""
+        if "A" in batch:
+            return {"fake": self.G_A(batch["A"]), "paths": batch.get("A_paths"), "domain": "A"}
+        if "B" in batch:
+            return {"fake": self.G_B(batch["B"]), "paths": batch.get("B_paths"), "domain": "B"}
+        raise KeyError(f"predict batches need key 'A' or 'B', got {sorted(batch)}")
+
+    # ------------------------------------------------------------------ checkpoints
+    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        # Optimizers, schedulers and the AMP scaler are saved by Lightning; the pools are ours.
+        checkpoint["image_pools"] = {
+            "fake_A": self.fake_A_pool.state_dict(),
+            "fake_B": self.fake_B_pool.state_dict(),
+        }
+
+    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        pools = checkpoint.get("image_pools")
+        if pools:
+            self.fake_A_pool.load_state_dict(pools["fake_A"])
+            self.fake_B_pool.load_state_dict(pools["fake_B"])
+
+
+def _validate_options(
+    gan_mode: str,
+    lr_policy: str,
+    lambdas: Mapping[str, float | None],
+    pool_size: int,
+    lr: float,
+    epochs: tuple[int, int, int],
+) -> None:
+    """One-line errors naming the config option, before any network is built."""
+    if gan_mode not in GAN_MODES:
+        raise ValueError(f"model.gan_mode={gan_mode!r} is not one of {', '.join(GAN_MODES)}")
+    if lr_policy not in LR_POLICIES:
+        raise ValueError(f"model.lr_policy={lr_policy!r} is not one of {', '.join(LR_POLICIES)}")
+    for name, value in lambdas.items():
+        if value is not None and value < 0:
+            raise ValueError(f"model.{name}={value} must be >= 0")
+    if pool_size < 0:
+        raise ValueError(f"model.pool_size={pool_size} must be >= 0 (0 disables the image pool)")
+    if lr <= 0:
+        raise ValueError(f"model.lr={lr} must be > 0")
+    n_epochs, n_epochs_decay, epoch_count = epochs
+    if n_epochs < 0 or n_epochs_decay < 0 or epoch_count < 1:
+        raise ValueError(
+            f"model.n_epochs={n_epochs} and model.n_epochs_decay={n_epochs_decay} must be >= 0 "
+            f"and model.epoch_count={epoch_count} >= 1"
+        )
+    if n_epochs + n_epochs_decay - epoch_count + 1 < 1:
+        raise ValueError(
+            f"model.n_epochs + model.n_epochs_decay ({n_epochs} + {n_epochs_decay}) leaves no "
+            f"epoch to train from model.epoch_count={epoch_count}"
+        )

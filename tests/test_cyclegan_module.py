@@ -1,0 +1,245 @@
+"""The CycleGAN LightningModule through a real Trainer: precision, checkpoints, DDP, options."""
+
+from __future__ import annotations
+
+import math
+
+import lightning as L
+import pytest
+import torch
+from torch.utils.data import DataLoader, Dataset
+
+from cyclegan_lit.models import CycleGAN
+
+TINY = {
+    "generator": {"name": "resnet_6blocks", "ngf": 8},
+    "discriminator": {"name": "basic", "ndf": 8},
+}
+
+
+class RandomUnpaired(Dataset):
+    """Tiny A/B tensors in [-1, 1], deterministic per index; picklable for ddp_spawn."""
+
+    def __init__(self, length: int = 4, size: int = 32) -> None:
+        self.length, self.size = length, size
+
+    def __len__(self) -> int:
+        return self.length
+
+    def __getitem__(self, index: int) -> dict:
+        g = torch.Generator().manual_seed(index)
+        a = torch.rand(3, self.size, self.size, generator=g) * 2 - 1
+        b = torch.rand(3, self.size, self.size, generator=g) * 2 - 1
+        return {"A": a, "B": b, "A_paths": f"a{index}.png", "B_paths": f"b{index}.png"}
+
+
+class RandomPaired(RandomUnpaired):
+    def __getitem__(self, index: int) -> dict:
+        item = super().__getitem__(index)
+        return {**item, "A_target": -item["A"], "B_target": -item["B"]}
+
+
+def _trainer(tmp_path, **overrides) -> L.Trainer:
+    kwargs = {
+        "accelerator": "cpu",
+        "devices": 1,
+        "max_epochs": 1,
+        "logger": False,
+        "enable_progress_bar": False,
+        "enable_model_summary": False,
+        "num_sanity_val_steps": 0,
+        "default_root_dir": tmp_path,
+    }
+    kwargs.update(overrides)
+    return L.Trainer(**kwargs)
+
+
+def _loader(dataset=None, batch_size: int = 1) -> DataLoader:
+    return DataLoader(dataset or RandomUnpaired(), batch_size=batch_size)
+
+
+@pytest.mark.parametrize("precision", ["32", "bf16-mixed"])
+def test_trains_a_few_steps_with_finite_losses(tmp_path, precision):
+    torch.manual_seed(0)
+    model = CycleGAN(**TINY, n_epochs=1, n_epochs_decay=0)
+    trainer = _trainer(tmp_path, precision=precision, limit_val_batches=0)
+    trainer.fit(model, train_dataloaders=_loader())
+    for name in ("D_A", "G_A", "cycle_A", "idt_A", "D_B", "G_B", "cycle_B", "idt_B"):
+        value = trainer.callback_metrics[f"train/loss_{name}"].item()
+        assert math.isfinite(value) and value > 0, name
+    # Four batches filled four slots of each pool.
+    assert len(model.fake_A_pool) == 4 and len(model.fake_B_pool) == 4
+    assert all(p.dtype == torch.float32 for p in model.parameters())
+
+
+@pytest.mark.parametrize("gan_mode", ["wgangp", "hinge"])
+def test_other_gan_modes_train(tmp_path, gan_mode):
+    torch.manual_seed(0)
+    model = CycleGAN(**TINY, gan_mode=gan_mode, gradient_clip_val=1.0)
+    trainer = _trainer(tmp_path, limit_train_batches=2, limit_val_batches=0)
+    trainer.fit(model, train_dataloaders=_loader())
+    assert math.isfinite(trainer.callback_metrics["train/loss_D_A"].item())
+
+
+def test_wgangp_penalty_is_in_the_discriminator_loss():
+    torch.manual_seed(0)
+    with_gp = CycleGAN(**TINY, gan_mode="wgangp", lambda_gp=10.0)
+    real, fake = torch.rand(1, 3, 32, 32), torch.rand(1, 3, 32, 32)
+    torch.manual_seed(1)
+    loss_with = with_gp.discriminator_loss(with_gp.D_A, real, fake)
+    with_gp.hparams.lambda_gp = 0.0
+    torch.manual_seed(1)
+    loss_without = with_gp.discriminator_loss(with_gp.D_A, real, fake)
+    assert loss_with.item() > loss_without.item()
+
+
+def test_linear_policy_keeps_lr_then_decays_per_epoch(tmp_path):
+    model = CycleGAN(**TINY, lr_policy="linear", n_epochs=2, n_epochs_decay=2)
+    trainer = _trainer(
+        tmp_path, max_epochs=model.total_epochs, limit_train_batches=1, limit_val_batches=0
+    )
+    lrs = []
+
+    class RecordLR(L.Callback):
+        def on_train_epoch_start(self, trainer, pl_module):
+            lrs.append(pl_module.optimizers()[0].param_groups[0]["lr"])
+
+    trainer.callbacks.append(RecordLR())
+    trainer.fit(model, train_dataloaders=_loader())
+    # Reference HEAD: constant for n_epochs, then 1 - k/(n_decay+1).
+    assert lrs == pytest.approx([2e-4, 2e-4, 2e-4 * 2 / 3, 2e-4 / 3])
+
+
+def test_plateau_policy_needs_a_logged_metric(tmp_path):
+    model = CycleGAN(**TINY, lr_policy="plateau", plateau_monitor="val/loss_cycle")
+    trainer = _trainer(tmp_path, limit_train_batches=1, limit_val_batches=0)
+    with pytest.raises(ValueError, match="plateau_monitor"):
+        trainer.fit(model, train_dataloaders=_loader())
+    model = CycleGAN(**TINY, lr_policy="plateau")
+    trainer = _trainer(tmp_path, limit_train_batches=1, limit_val_batches=1)
+    trainer.fit(model, train_dataloaders=_loader(), val_dataloaders=_loader())
+    assert "val/loss_cycle" in trainer.callback_metrics
+
+
+def test_validation_reports_ground_truth_scores(tmp_path):
+    model = CycleGAN(**TINY)
+    trainer = _trainer(tmp_path)
+    (metrics,) = trainer.validate(model, dataloaders=_loader(RandomPaired(), batch_size=2))
+    for name in ("psnr_AtoB", "ssim_AtoB", "psnr_BtoA", "ssim_BtoA", "psnr_identity_AtoB"):
+        assert math.isfinite(metrics[f"val/{name}"]), name
+    # The identity map of x against -x is the worst case: PSNR well under 10 dB.
+    assert metrics["val/psnr_identity_AtoB"] < 10
+
+
+def test_checkpoint_restores_weights_optimizers_and_pools(tmp_path):
+    torch.manual_seed(0)
+    model = CycleGAN(**TINY, pool_size=2)
+    trainer = _trainer(tmp_path, limit_train_batches=4, limit_val_batches=0)
+    trainer.fit(model, train_dataloaders=_loader())
+    path = tmp_path / "model.ckpt"
+    trainer.save_checkpoint(path)
+
+    checkpoint = torch.load(path, map_location="cpu", weights_only=False)
+    assert len(checkpoint["optimizer_states"]) == 2 and len(checkpoint["lr_schedulers"]) == 2
+    assert set(checkpoint["image_pools"]) == {"fake_A", "fake_B"}
+
+    restored = CycleGAN.load_from_checkpoint(path, map_location="cpu")
+    x = torch.rand(1, 3, 32, 32) * 2 - 1
+    with torch.no_grad():
+        assert torch.equal(restored.G_A(x), model.G_A(x))
+        assert torch.equal(restored.translate(x, "BtoA"), model.translate(x, "BtoA"))
+    # The pools continue with the same sequence after the restore.
+    fake = torch.rand(3, 3, 32, 32)
+    assert torch.equal(restored.fake_A_pool.query(fake), model.fake_A_pool.query(fake))
+
+
+def test_resume_continues_epochs_and_optimizer_state(tmp_path):
+    torch.manual_seed(0)
+    model = CycleGAN(**TINY, n_epochs=1, n_epochs_decay=1)
+    trainer = _trainer(tmp_path, max_epochs=1, limit_train_batches=2, limit_val_batches=0)
+    trainer.fit(model, train_dataloaders=_loader())
+    path = tmp_path / "epoch1.ckpt"
+    trainer.save_checkpoint(path)
+    resumed = CycleGAN(**TINY, n_epochs=1, n_epochs_decay=1)
+    trainer2 = _trainer(tmp_path, max_epochs=2, limit_train_batches=2, limit_val_batches=0)
+    trainer2.fit(resumed, train_dataloaders=_loader(), ckpt_path=path)
+    assert trainer2.current_epoch == 2
+    # Adam's step count went on from the checkpoint instead of restarting at zero.
+    state = resumed.optimizers()[0].optimizer.state
+    steps = {int(s["step"]) for s in state.values()}
+    assert steps == {4}
+
+
+def test_visuals_and_predict(tmp_path):
+    model = CycleGAN(**TINY)
+    batch = next(iter(_loader(batch_size=2)))
+    visuals = model.visuals(batch)
+    assert set(visuals) == {
+        "real_A",
+        "fake_B",
+        "rec_A",
+        "idt_B",
+        "real_B",
+        "fake_A",
+        "rec_B",
+        "idt_A",
+    }
+    assert all(v.shape == (2, 3, 32, 32) and v.abs().max() <= 1 for v in visuals.values())
+    no_idt = CycleGAN(**TINY, lambda_identity=0)
+    assert "idt_A" not in no_idt.visuals(batch)
+    trainer = _trainer(tmp_path)
+    predictions = trainer.predict(model, dataloaders=DataLoader([{"B": batch["B"][0]}]))
+    assert predictions[0]["domain"] == "B" and predictions[0]["fake"].shape == (1, 3, 32, 32)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "option"),
+    [
+        ({"gan_mode": "wgan"}, "model.gan_mode"),
+        ({"lr_policy": "exp"}, "model.lr_policy"),
+        ({"lambda_cycle": -1.0}, "model.lambda_cycle"),
+        ({"pool_size": -1}, "model.pool_size"),
+        ({"lambda_identity": 0.5, "input_nc": 1}, "model.lambda_identity"),
+        ({"n_epochs": 0, "n_epochs_decay": 0}, "model.n_epochs"),
+    ],
+)
+def test_bad_options_name_the_option(kwargs, option):
+    with pytest.raises(ValueError, match=option.replace(".", r"\.")) as info:
+        CycleGAN(**TINY, **kwargs)
+    assert "\n" not in str(info.value)
+
+
+def test_grayscale_to_rgb_without_identity(tmp_path):
+    model = CycleGAN(**TINY, input_nc=1, output_nc=3, lambda_identity=0)
+    assert model.G_A(torch.zeros(1, 1, 32, 32)).shape == (1, 3, 32, 32)
+    assert model.G_B(torch.zeros(1, 3, 32, 32)).shape == (1, 1, 32, 32)
+
+
+class AssertRanksInSync(L.Callback):
+    """Raises inside the worker if the two ranks' weights differ after training (no real DDP)."""
+
+    def on_train_end(self, trainer, pl_module):
+        checksums = torch.stack([p.detach().double().sum() for p in pl_module.parameters()])
+        gathered = pl_module.all_gather(checksums)
+        assert gathered.shape[0] == 2
+        torch.testing.assert_close(gathered[0], gathered[1], rtol=1e-6, atol=1e-8)
+
+
+def test_ddp_two_processes_on_cpu(tmp_path):
+    """2-process gloo DDP through Lightning: ranks stay in sync and training moves the weights."""
+    torch.manual_seed(0)
+    model = CycleGAN(**TINY, pool_size=2)
+    initial = {k: v.clone() for k, v in model.state_dict().items()}
+    trainer = _trainer(
+        tmp_path,
+        devices=2,
+        strategy="ddp_spawn_find_unused_parameters_true",
+        limit_train_batches=2,
+        limit_val_batches=0,
+        callbacks=[AssertRanksInSync()],
+    )
+    trainer.fit(model, train_dataloaders=_loader(RandomUnpaired(length=8)))
+    # ddp_spawn copies the rank-0 weights back into the parent's module.
+    changed = [k for k, v in model.state_dict().items() if not torch.equal(v, initial[k])]
+    assert any(k.startswith("G_A.") for k in changed) and any(k.startswith("D_B.") for k in changed)
+    assert math.isfinite(trainer.callback_metrics["train/loss_G"].item())
