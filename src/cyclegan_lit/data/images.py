@@ -1,0 +1,208 @@
+"""Finding and decoding images: each Pillow mode handled on purpose, each bad file a one-line error.
+
+Decoding policy (the reference simply calls ``Image.open(p).convert("RGB")``):
+
+* EXIF orientation is applied (``ImageOps.exif_transpose``), so phone photos are upright.
+* Alpha (RGBA, LA, PA, La, RGBa, and P/L/RGB with a ``transparency`` entry) is **composited onto
+  white**. The reference drops alpha, which shows whatever colour the transparent pixels happen to
+  store (often black); opaque images decode identically to the reference.
+* P (palette) goes through RGBA, CMYK / YCbCr / LAB / HSV through Pillow's RGB conversion, and
+  ``1`` (bilevel) becomes 0 / 255.
+* 16-bit greyscale (``I;16``, ``I;16B``, ``I;16L``, and ``I``, which is how Pillow opens many 16-bit
+  PNG/TIFF files) is **scaled** from [0, 65535] to [0, 255] (``v / 257``, rounded); Pillow's own
+  ``convert("L")`` clips everything above 255 to white instead.
+* 32-bit float (``F``) is read as [0, 1] when all values lie in [0, 1], else as [0, 255]; clipped.
+* Greyscale output (``channels=1``) uses ITU-R 601 luma, like ``transforms.Grayscale``.
+
+``read_image`` returns a uint8 tensor and takes a faster path through ``torchvision.io`` for the
+common files whose decoding cannot differ from the policy above (baseline/progressive JPEG and 8-bit
+PNG without alpha or palette); everything else goes through ``load_image`` (Pillow).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image, ImageOps
+
+IMG_EXTENSIONS: tuple[str, ...] = (
+    ".jpg",
+    ".jpeg",
+    ".png",
+    ".ppm",
+    ".bmp",
+    ".tif",
+    ".tiff",
+    ".webp",
+)
+"""Extensions recognised as images, compared case-insensitively (the reference's list plus webp)."""
+
+_ALPHA_MODES = {"RGBA", "LA", "PA", "La", "RGBa"}
+_SIXTEEN_BIT_MODES = {"I;16", "I;16B", "I;16L", "I;16N", "I"}
+_PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+_JPEG_MAGIC = b"\xff\xd8\xff"
+
+
+class ImageLoadError(ValueError):
+    """An image file that cannot be decoded; the message names the file and what to do."""
+
+
+def is_image_file(path: str | os.PathLike) -> bool:
+    return str(path).lower().endswith(IMG_EXTENSIONS)
+
+
+def find_images(folder: str | os.PathLike, max_dataset_size: int | None = None) -> list[Path]:
+    """Image files under ``folder`` (recursive, sorted by path), truncated to ``max_dataset_size``.
+
+    Raises a one-line ``FileNotFoundError`` when ``folder`` is not a directory.
+    """
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise FileNotFoundError(
+            f"image folder {folder} does not exist; create it and put images "
+            f"({', '.join(IMG_EXTENSIONS)}) in it"
+        )
+    paths = sorted(p for p in folder.rglob("*") if is_image_file(p.name) and p.is_file())
+    if max_dataset_size is not None:
+        paths = paths[: max(0, int(max_dataset_size))]
+    return paths
+
+
+def _describe(exc: BaseException) -> str:
+    text = " ".join(str(exc).split()) or type(exc).__name__
+    return text if len(text) <= 160 else text[:157] + "..."
+
+
+def _open(path: Path) -> Image.Image:
+    """Open and fully decode ``path``; any failure becomes one ``ImageLoadError``."""
+    try:
+        if path.is_dir():
+            raise IsADirectoryError("it is a directory")
+        if path.stat().st_size == 0:
+            raise OSError("the file is empty (0 bytes)")
+        with Image.open(path) as img:
+            img.load()
+            try:
+                return ImageOps.exif_transpose(img)  # a copy, detached from the file
+            except Exception:  # malformed EXIF: keep the pixels as stored
+                return img.copy()
+    except Image.DecompressionBombError as exc:
+        raise ImageLoadError(
+            f"cannot read image {path}: {_describe(exc)}; downscale the file or raise "
+            "PIL.Image.MAX_IMAGE_PIXELS if you trust it"
+        ) from exc
+    except Exception as exc:
+        raise ImageLoadError(
+            f"cannot read image {path}: {_describe(exc)}; replace or delete the file"
+        ) from exc
+
+
+def _sixteen_bit_to_l(img: Image.Image) -> Image.Image:
+    values = np.asarray(img).astype(np.float64)
+    return Image.fromarray(np.clip(np.rint(values / 257.0), 0, 255).astype(np.uint8), mode="L")
+
+
+def _float_to_l(img: Image.Image) -> Image.Image:
+    values = np.asarray(img, dtype=np.float64)
+    finite = values[np.isfinite(values)]
+    scale = 255.0 if finite.size == 0 or (finite.min() >= 0.0 and finite.max() <= 1.0) else 1.0
+    values = np.nan_to_num(values, nan=0.0, posinf=255.0 / scale, neginf=0.0)
+    return Image.fromarray(np.clip(np.rint(values * scale), 0, 255).astype(np.uint8), mode="L")
+
+
+def _to_rgb_or_l(img: Image.Image) -> Image.Image:
+    """Reduce any Pillow mode to ``RGB`` or ``L`` following the module's policy."""
+    mode = img.mode
+    if mode in _SIXTEEN_BIT_MODES:
+        return _sixteen_bit_to_l(img)
+    if mode == "F":
+        return _float_to_l(img)
+    if mode in _ALPHA_MODES or "transparency" in img.info:
+        rgba = img.convert("RGBA")
+        white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        return Image.alpha_composite(white, rgba).convert("RGB")
+    if mode in ("RGB", "L"):
+        return img
+    if mode == "1":
+        return img.convert("L")
+    return img.convert("RGB")
+
+
+def load_image(path: str | os.PathLike, channels: int = 3) -> Image.Image:
+    """Decode ``path`` into a Pillow image of mode ``RGB`` (channels=3) or ``L`` (channels=1)."""
+    if channels not in (1, 3):
+        raise ValueError(f"channels must be 1 or 3, got {channels}")
+    path = Path(path)
+    img = _to_rgb_or_l(_open(path))
+    target = "RGB" if channels == 3 else "L"
+    return img if img.mode == target else img.convert(target)
+
+
+def _fast_path_kind(path: Path) -> str | None:
+    """'jpeg' or 'png' when torchvision decodes the file exactly as the Pillow policy would."""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(33)
+    except OSError:
+        return None
+    if head.startswith(_JPEG_MAGIC):
+        return "jpeg"
+    # PNG IHDR: bit depth at byte 24, colour type at byte 25 (0 = grey, 2 = RGB).
+    if head.startswith(_PNG_MAGIC) and len(head) >= 26 and head[24] == 8 and head[25] in (0, 2):
+        return "png"
+    return None
+
+
+def _decode_with_torchvision(path: Path, kind: str) -> torch.Tensor | None:
+    """RGB uint8 from torchvision.io, or None to let Pillow decide (and raise if broken)."""
+    from torchvision.io import ImageReadMode, decode_jpeg, decode_png, read_file
+
+    try:
+        data = read_file(str(path))
+        if kind == "jpeg":
+            # libjpeg pads a truncated JPEG with grey and only warns; Pillow refuses it.
+            if data.numel() < 4 or data[-2].item() != 0xFF or data[-1].item() != 0xD9:
+                return None
+            return decode_jpeg(data, mode=ImageReadMode.RGB, apply_exif_orientation=True)
+        return decode_png(data, mode=ImageReadMode.RGB)
+    except Exception:  # CMYK JPEG, a tRNS chunk, a truncated PNG...
+        return None
+
+
+def read_image(path: str | os.PathLike, channels: int = 3, fast: bool = True) -> torch.Tensor:
+    """Decode ``path`` into a uint8 tensor of shape (channels, H, W).
+
+    With ``fast=True`` and ``channels=3``, complete JPEG files and 8-bit grey/RGB PNG files are
+    decoded by ``torchvision.io`` (see benchmarks/results/data_throughput.md); any file it refuses
+    falls back to Pillow, which raises ``ImageLoadError`` for files that are really broken.
+    Greyscale output always goes through Pillow so that the luma weights match ``load_image``.
+    """
+    if channels not in (1, 3):
+        raise ValueError(f"channels must be 1 or 3, got {channels}")
+    path = Path(path)
+    if fast and channels == 3:
+        kind = _fast_path_kind(path)
+        if kind is not None:
+            decoded = _decode_with_torchvision(path, kind)
+            if decoded is not None:
+                return decoded
+    img = load_image(path, channels)
+    array = np.asarray(img, dtype=np.uint8)
+    if array.ndim == 2:
+        array = array[:, :, None]
+    return torch.from_numpy(array.copy()).permute(2, 0, 1).contiguous()
+
+
+def check_images(paths: Iterable[str | os.PathLike], channels: int = 3) -> list[tuple[Path, str]]:
+    """Decode every path; return ``(path, reason)`` for the ones that fail (for CLI checks)."""
+    bad = []
+    for p in paths:
+        try:
+            load_image(p, channels)
+        except ImageLoadError as exc:
+            bad.append((Path(p), str(exc)))
+    return bad
