@@ -1,0 +1,61 @@
+"""Where the Hydra configs live, and the resolvers they use.
+
+An installed console script cannot find a top-level ``conf/`` by a relative path: the wheel ships it
+as ``cyclegan_lit/conf`` (hatchling ``force-include``), while an editable install reads the source
+tree's ``conf/``. Importing this module also registers the ``cyclegan.*`` resolvers the configs use,
+so that anything that can find the configs can also resolve them.
+"""
+
+from __future__ import annotations
+
+import netrc
+import os
+from pathlib import Path
+
+from omegaconf import OmegaConf
+
+_PACKAGED = Path(__file__).resolve().parent / "conf"
+_SOURCE_TREE = Path(__file__).resolve().parents[2] / "conf"
+
+
+def config_dir() -> Path:
+    """Return the folder holding ``train.yaml``: the packaged copy first, else the source tree's."""
+    for candidate in (_PACKAGED, _SOURCE_TREE):
+        if (candidate / "train.yaml").is_file():
+            return candidate
+    raise FileNotFoundError(
+        f"cyclegan-lit configs not found in {_PACKAGED} or {_SOURCE_TREE}: reinstall the package "
+        "(pip install cyclegan-lit) or run from a source checkout that has conf/train.yaml"
+    )
+
+
+def total_epochs(n_epochs: int, n_epochs_decay: int, epoch_count: int = 1) -> int:
+    """Epochs the reference trains: ``range(epoch_count, n_epochs + n_epochs_decay + 1)``."""
+    return int(n_epochs) + int(n_epochs_decay) - int(epoch_count) + 1
+
+
+def wandb_api_key_configured() -> bool:
+    """True when W&B can log in without a prompt: ``WANDB_API_KEY`` or a netrc entry."""
+    if os.environ.get("WANDB_API_KEY"):
+        return True
+    host = os.environ.get("WANDB_BASE_URL", "https://api.wandb.ai").split("://")[-1].split("/")[0]
+    try:
+        return netrc.netrc().authenticators(host) is not None
+    except (FileNotFoundError, netrc.NetrcParseError, OSError):
+        return False
+
+
+def wandb_mode() -> str:
+    """``WANDB_MODE`` if set, else ``online`` with an API key and ``offline`` without."""
+    return os.environ.get("WANDB_MODE") or ("online" if wandb_api_key_configured() else "offline")
+
+
+def register_resolvers() -> None:
+    """Register ``${cyclegan.total_epochs:...}`` and ``${cyclegan.wandb_mode:}`` (idempotent)."""
+    if not OmegaConf.has_resolver("cyclegan.total_epochs"):
+        OmegaConf.register_new_resolver("cyclegan.total_epochs", total_epochs)
+    if not OmegaConf.has_resolver("cyclegan.wandb_mode"):
+        OmegaConf.register_new_resolver("cyclegan.wandb_mode", wandb_mode)
+
+
+register_resolvers()
