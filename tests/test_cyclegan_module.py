@@ -243,3 +243,19 @@ def test_ddp_two_processes_on_cpu(tmp_path):
     changed = [k for k, v in model.state_dict().items() if not torch.equal(v, initial[k])]
     assert any(k.startswith("G_A.") for k in changed) and any(k.startswith("D_B.") for k in changed)
     assert math.isfinite(trainer.callback_metrics["train/loss_G"].item())
+
+
+def test_reference_export_round_trip(tmp_path):
+    """Our four nets export to the reference's file names and load back bit for bit."""
+    model = CycleGAN(**TINY)
+    paths = model.export_reference(tmp_path, tag="7")
+    assert sorted(p.name for p in paths) == [f"7_net_{n}.pth" for n in ("D_A", "D_B", "G_A", "G_B")]
+    # What the reference does on load: weights_only torch.load + strict load_state_dict.
+    state = torch.load(tmp_path / "7_net_G_A.pth", map_location="cpu", weights_only=True)
+    fresh = CycleGAN(**TINY)
+    fresh.G_A.load_state_dict(state, strict=True)
+    fresh.load_reference(tmp_path, tag="7", names=("G_B", "D_A", "D_B"))
+    x = torch.rand(1, 3, 32, 32) * 2 - 1
+    with torch.no_grad():
+        for name in ("G_A", "G_B", "D_A", "D_B"):
+            assert torch.equal(getattr(fresh, name)(x), getattr(model, name)(x)), name

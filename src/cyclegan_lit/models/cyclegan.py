@@ -16,6 +16,7 @@ Deliberate differences from the reference, all documented in docs/model.md:
 from __future__ import annotations
 
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 import lightning as L
@@ -26,7 +27,12 @@ from torchmetrics.image import PeakSignalNoiseRatio, StructuralSimilarityIndexMe
 
 from cyclegan_lit.image_pool import ImagePool
 from cyclegan_lit.losses import GANLoss, gradient_penalty
-from cyclegan_lit.networks import build_discriminator, build_generator
+from cyclegan_lit.networks import (
+    build_discriminator,
+    build_generator,
+    export_reference_weights,
+    load_reference_weights,
+)
 from cyclegan_lit.schedulers import LR_POLICIES, build_scheduler
 
 GAN_MODES = ("lsgan", "vanilla", "wgangp", "hinge")
@@ -47,6 +53,7 @@ DEFAULT_DISCRIMINATOR: dict[str, Any] = {
     "init_type": "normal",
     "init_gain": 0.02,
 }
+NET_NAMES = ("G_A", "G_B", "D_A", "D_B")
 LOSS_NAMES = ("D_A", "G_A", "cycle_A", "idt_A", "D_B", "G_B", "cycle_B", "idt_B")
 
 
@@ -345,6 +352,19 @@ class CycleGAN(L.LightningModule):
         raise KeyError(f"predict batches need key 'A' or 'B', got {sorted(batch)}")
 
     # ------------------------------------------------------------------ checkpoints
+    def export_reference(self, directory: str | Path, tag: str = "latest") -> list[Path]:
+        """Writes `<tag>_net_{G_A,G_B,D_A,D_B}.pth` that the reference loads (`--epoch <tag>`)."""
+        nets = {name: getattr(self, name) for name in NET_NAMES}
+        return export_reference_weights(nets, directory, tag=tag)
+
+    def load_reference(
+        self, directory: str | Path, tag: str = "latest", names: tuple[str, ...] = NET_NAMES
+    ) -> CycleGAN:
+        """Loads the reference's `<tag>_net_<name>.pth` files (missing D files may be left out)."""
+        for name in names:
+            load_reference_weights(getattr(self, name), Path(directory) / f"{tag}_net_{name}.pth")
+        return self
+
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         # Optimizers, schedulers and the AMP scaler are saved by Lightning; the pools are ours.
         checkpoint["image_pools"] = {
