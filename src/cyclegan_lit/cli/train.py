@@ -52,19 +52,25 @@ def train(cfg: DictConfig) -> dict[str, float]:
 
     try:
         ckpt_path = resolve_ckpt_path(cfg.get("ckpt_path"), cfg.paths)
+        metrics: dict[str, float] = {}
         if cfg.get("train", True):
             trainer.fit(model=model, datamodule=datamodule, ckpt_path=ckpt_path)
+            metrics.update(_scalars(trainer.callback_metrics))
         if cfg.get("test", False):
             # the final weights; with train=false, the checkpoint given by ckpt_path
             test_ckpt = None if cfg.get("train", True) else ckpt_path
             trainer.test(model=model, datamodule=datamodule, ckpt_path=test_ckpt)
-        metrics = {k: float(v) for k, v in trainer.callback_metrics.items() if v.numel() == 1}
+            metrics.update(_scalars(trainer.callback_metrics))
         if trainer.is_global_zero:
             _save_metrics(output_dir / METRICS_FILE, metrics)
             print_outputs(trainer, output_dir)
     finally:
         _finish_wandb(loggers)
     return metrics
+
+
+def _scalars(metrics: dict[str, Any]) -> dict[str, float]:
+    return {name: float(value) for name, value in metrics.items() if value.numel() == 1}
 
 
 def _instantiate_all(group: DictConfig | None) -> list[Any]:
