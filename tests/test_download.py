@@ -10,6 +10,7 @@ import hashlib
 import io
 import json
 import re
+import shutil
 import stat
 import threading
 import zipfile
@@ -155,6 +156,15 @@ def test_second_call_uses_the_dataset_without_contacting_the_server(server, tmp_
     second = ensure_dataset("mini", tmp_path, base_url=server.url, **FAST)
     offline = ensure_dataset("mini", tmp_path, download=False)
     assert first == second == offline
+    assert len(server.requests) == 1
+
+
+def test_a_kept_zip_is_unpacked_again_without_downloading(server, tmp_path):
+    server.files["/mini.zip"] = dataset_zip()
+    path = ensure_dataset("mini", tmp_path, base_url=server.url, **FAST)
+    shutil.rmtree(path)
+    assert ensure_dataset("mini", tmp_path, base_url=server.url, **FAST) == path
+    assert (path / "trainB" / "1.png").is_file()
     assert len(server.requests) == 1
 
 

@@ -128,10 +128,10 @@ def verify_download(name: str, data_dir: str | Path, spec: DatasetSpec | None = 
     if spec.sha256 is None and marker.is_file():
         recorded = json.loads(marker.read_text()).get("sha256")
         spec = dataclasses.replace(spec, sha256=recorded)
-    problem = _check_zip(zip_path, spec)
+    problem, digest = _check_zip(zip_path, spec)
     if problem:
         raise DatasetDownloadError(f"{zip_path}: {problem}; delete it and download again")
-    return sha256_of(zip_path)
+    return digest
 
 
 def sha256_of(path: Path) -> str:
@@ -159,7 +159,7 @@ def _refuse_user_folder(target: Path) -> None:
     if target.exists() and (not target.is_dir() or any(target.iterdir())):
         raise DatasetDownloadError(
             f"{target} exists but is not a downloaded dataset (no {COMPLETE_MARKER}) and will not "
-            f"be overwritten: move it away, or set data.root to another folder"
+            f"be overwritten: move it away, or set data.root / paths.data_dir to use another folder"
         )
 
 
@@ -180,24 +180,26 @@ def _exclusive_lock(path: Path) -> Iterator[None]:
             fcntl.flock(f, fcntl.LOCK_UN)
 
 
-def _check_zip(path: Path, spec: DatasetSpec) -> str | None:
-    """What is wrong with a downloaded zip compared with the spec, or None."""
+def _check_zip(path: Path, spec: DatasetSpec) -> tuple[str | None, str]:
+    """(what is wrong with a downloaded zip compared with the spec or None, its SHA-256)."""
     size = path.stat().st_size
     if spec.num_bytes is not None and size != spec.num_bytes:
-        return f"expected {spec.num_bytes} bytes, got {size}"
-    if spec.sha256 is not None:
-        actual = sha256_of(path)
-        if actual != spec.sha256.lower():
-            return f"expected sha256 {spec.sha256}, got {actual}"
-    return None
+        return f"expected {spec.num_bytes} bytes, got {size}", ""
+    digest = sha256_of(path)  # one pass: both the check and the .complete marker need it
+    if spec.sha256 is not None and digest != spec.sha256.lower():
+        return f"expected sha256 {spec.sha256}, got {digest}", digest
+    return None, digest
 
 
 def _kept_zip_digest(zip_path: Path, spec: DatasetSpec) -> str | None:
     """Reuse a zip kept from an earlier run when it still matches the spec."""
-    if not zip_path.is_file() or _check_zip(zip_path, spec):
-        zip_path.unlink(missing_ok=True)
+    if not zip_path.is_file():
         return None
-    return sha256_of(zip_path)
+    problem, digest = _check_zip(zip_path, spec)
+    if problem:
+        zip_path.unlink()
+        return None
+    return digest
 
 
 def _download(
@@ -225,14 +227,13 @@ def _download(
                         f"{resume}try again later or {_MIRROR_HINT}"
                     ) from None
                 time.sleep(backoff_s * 2**attempt)
-    problem = _check_zip(part, spec)
+    problem, digest = _check_zip(part, spec)
     if problem:
         part.unlink(missing_ok=True)
         raise DatasetDownloadError(
             f"{url}: {problem}; the download was deleted: try again, or check that data.base_url "
             f"/ $CYCLEGAN_DATASETS_URL serves the official files"
         )
-    digest = sha256_of(part)
     os.replace(part, zip_path)
     return digest
 
@@ -296,8 +297,8 @@ def _copy_body(response, part: Path, append: bool, update) -> int:
                 f.write(chunk)
             except OSError as err:
                 raise DatasetDownloadError(
-                    f"cannot write {part}: {err.strerror}; free some disk space or set data.root "
-                    f"to another folder"
+                    f"cannot write {part}: {err.strerror}; free some disk space or set "
+                    f"paths.data_dir (cyclegan-data --data-dir) to another disk"
                 ) from None
             received += len(chunk)
             update(advance=len(chunk))
