@@ -19,6 +19,7 @@ import lightning as L
 from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from lightning.fabric.utilities.rank_zero import rank_zero_only
+from lightning.pytorch.callbacks import LearningRateMonitor
 from lightning.pytorch.loggers import Logger, WandbLogger
 from omegaconf import DictConfig, OmegaConf, open_dict
 from rich.console import Console
@@ -39,12 +40,16 @@ def train(cfg: DictConfig) -> dict[str, float]:
     print_config_tree(cfg, save_to=output_dir / "config_tree.log")
     L.seed_everything(cfg.seed, workers=True)
 
-    datamodule: L.LightningDataModule = hydra.utils.instantiate(cfg.data)
-    model: L.LightningModule = hydra.utils.instantiate(cfg.model)
+    # _convert_="all": plain dicts and lists, so that checkpoints hold no OmegaConf objects
+    # (torch.load(weights_only=True) refuses them when resuming)
+    datamodule: L.LightningDataModule = hydra.utils.instantiate(cfg.data, _convert_="all")
+    model: L.LightningModule = hydra.utils.instantiate(cfg.model, _convert_="all")
     callbacks = _instantiate_all(cfg.get("callbacks"))
     loggers: list[Logger] = _instantiate_all(cfg.get("logger"))
+    if not loggers:  # LearningRateMonitor refuses to run without a logger (logger=none)
+        callbacks = [c for c in callbacks if not isinstance(c, LearningRateMonitor)]
     trainer: L.Trainer = hydra.utils.instantiate(
-        cfg.trainer, callbacks=callbacks, logger=loggers or False
+        cfg.trainer, callbacks=callbacks, logger=loggers or False, _convert_="all"
     )
     resolved = OmegaConf.to_container(cfg, resolve=True)
     for logger in loggers:
@@ -77,7 +82,9 @@ def _instantiate_all(group: DictConfig | None) -> list[Any]:
     """Instantiate every entry of a group such as ``callbacks`` or ``logger`` (name -> config)."""
     if not group:
         return []
-    return [hydra.utils.instantiate(c) for c in group.values() if c and "_target_" in c]
+    return [
+        hydra.utils.instantiate(c, _convert_="all") for c in group.values() if c and "_target_" in c
+    ]
 
 
 def resolve_ckpt_path(ckpt_path: str | None, paths: DictConfig) -> str | None:
