@@ -126,6 +126,18 @@ class ToChannels(torch.nn.Module):
         return F.rgb_to_grayscale(img, num_output_channels=3) if c == 3 else _repeat(img)
 
 
+class ToMinusOneOne(torch.nn.Module):
+    """uint8 image (tensor or Pillow) → plain float32 tensor in [-1, 1]: ToTensor + Normalize(0.5,
+    0.5) in one pass (a third of the time of v2.ToDtype + v2.Normalize)."""
+
+    def forward(self, img) -> torch.Tensor:
+        if not isinstance(img, torch.Tensor):
+            img = F.pil_to_tensor(img)
+        if img.dtype != torch.uint8:
+            raise TypeError(f"expected a uint8 image, got {img.dtype}")
+        return img.as_subclass(torch.Tensor).to(torch.float32).mul_(2.0 / 255.0).sub_(1.0)
+
+
 def _repeat(img):
     if isinstance(img, torch.Tensor):
         return img.expand(3, -1, -1).clone()
@@ -161,10 +173,5 @@ def build_transform(
         steps.append(MakeMultipleOf(4))
     if train and flip:
         steps.append(v2.RandomHorizontalFlip())
-    steps += [
-        v2.ToImage(),
-        v2.ToDtype(torch.float32, scale=True),
-        v2.Normalize([0.5] * channels, [0.5] * channels),
-        v2.ToPureTensor(),
-    ]
+    steps.append(ToMinusOneOne())
     return v2.Compose(steps)
