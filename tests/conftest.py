@@ -87,6 +87,7 @@ def run_cli(
         [*(command or [str(CLI)]), *args],
         cwd=cwd,
         env=env,
+        stdin=subprocess.DEVNULL,  # a prompt would fail, not hang
         capture_output=True,
         text=True,
         timeout=timeout,
