@@ -66,7 +66,7 @@ def test_offline_run_logs_config_losses_and_uint8_grids(
 
     grids = [row for row in run.history if "images/grid/_type" in row]  # nested keys, flattened
     assert grids and grids[0]["images/grid/_type"] == "images/separated"
-    images = sorted((run_dir / "files" / "media" / "images").glob("*.png"))
+    images = sorted((run_dir / "files" / "media" / "images").rglob("*.png"))
     assert images
     pixels = np.asarray(Image.open(images[0]))
     assert pixels.dtype == np.uint8 and pixels.std() > 10  # not the black float-image rendering
