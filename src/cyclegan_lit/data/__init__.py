@@ -1,26 +1,34 @@
 """Data: image decoding, preprocessing, unpaired folders, the synthetic dataset, the DataModule.
 
-``registry`` and ``download`` (standard datasets) are imported lazily by ``UnpairedDataModule`` so
-that training on local folders never needs them.
+Names are imported lazily, so `cyclegan-data` (registry and downloads only) starts without
+importing torch and Lightning.
 """
 
-from .datamodule import UnpairedDataModule
-from .folder import PairedEvalDataset, SingleFolderDataset, UnpairedImageDataset
-from .images import IMG_EXTENSIONS, ImageLoadError, find_images, load_image, read_image
-from .synthetic import make_synthetic_dataset
-from .transforms import PREPROCESS_OPTIONS, build_transform
+from __future__ import annotations
 
-__all__ = [
-    "IMG_EXTENSIONS",
-    "PREPROCESS_OPTIONS",
-    "ImageLoadError",
-    "PairedEvalDataset",
-    "SingleFolderDataset",
-    "UnpairedDataModule",
-    "UnpairedImageDataset",
-    "build_transform",
-    "find_images",
-    "load_image",
-    "make_synthetic_dataset",
-    "read_image",
-]
+import importlib
+from typing import Any
+
+_EXPORTS = {
+    "UnpairedDataModule": "datamodule",
+    "PairedEvalDataset": "folder",
+    "SingleFolderDataset": "folder",
+    "UnpairedImageDataset": "folder",
+    "IMG_EXTENSIONS": "images",
+    "ImageLoadError": "images",
+    "find_images": "images",
+    "load_image": "images",
+    "read_image": "images",
+    "make_synthetic_dataset": "synthetic",
+    "PREPROCESS_OPTIONS": "transforms",
+    "build_transform": "transforms",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(f"{__name__}.{module}"), name)
