@@ -68,4 +68,6 @@ def test_summary_reads_jobs_in_order(tmp_path: Path) -> None:
     rows = collect_sweep_results(tmp_path)
     assert [row["job_num"] for row in rows] == [0, 1]
     table = sweep_table(rows)
-    assert [c.header for c in table.columns] == ["job", "overrides", "val/m"]
+    assert [c.header for c in table.columns] == ["job", "0", "1"]
+    assert list(table.columns[0].cells) == ["overrides", "val/m"]
+    assert list(table.columns[2].cells) == ["x=1", "0.5"]

@@ -47,7 +47,9 @@ class SweepSummary(Callback):
         sweep_dir = Path(config.hydra.sweep.dir)
         rows = collect_sweep_results(sweep_dir)
         if rows:
-            Console().print(sweep_table(rows, self.metrics, title=f"Sweep {sweep_dir}"))
+            console = Console()
+            console.width = max(console.width, 160)  # not a terminal: rich would assume 80
+            console.print(sweep_table(rows, self.metrics, title=f"Sweep {sweep_dir}"))
 
 
 def collect_sweep_results(sweep_dir: Path) -> list[dict[str, Any]]:
@@ -61,18 +63,25 @@ def collect_sweep_results(sweep_dir: Path) -> list[dict[str, Any]]:
 def sweep_table(
     rows: list[dict[str, Any]], metrics: list[str] | None = None, title: str = "Sweep"
 ) -> Table:
-    """A rich table: job number, overrides, then each metric (default: all that any job logged)."""
-    names = metrics or sorted({name for row in rows for name in row.get("metrics", {})})
+    """A rich table with one column per job: the overrides that differ between jobs, then one row
+    per metric (default: every ``val/`` and ``test/`` metric, and the throughput)."""
+    names = metrics or sorted(
+        {
+            name
+            for row in rows
+            for name in row.get("metrics", {})
+            if name.startswith(("val/", "test/")) or name == "train/images_per_sec"
+        }
+    )
+    overrides = [row.get("overrides", []) for row in rows]
+    varying = {o for job in overrides for o in job if not all(o in other for other in overrides)}
     table = Table(title=title)
-    for column in ("job", "overrides", *names):
-        table.add_column(column, overflow="fold")
+    table.add_column("job")
     for row in rows:
-        values = row.get("metrics", {})
-        table.add_row(
-            str(row.get("job_num", "")),
-            " ".join(row.get("overrides", [])),
-            *(_format(values.get(name)) for name in names),
-        )
+        table.add_column(str(row.get("job_num", "")), overflow="fold")
+    table.add_row("overrides", *(" ".join(o for o in job if o in varying) for job in overrides))
+    for name in names:
+        table.add_row(name, *(_format(row.get("metrics", {}).get(name)) for row in rows))
     return table
 
 
