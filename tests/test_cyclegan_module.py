@@ -259,3 +259,20 @@ def test_reference_export_round_trip(tmp_path):
     with torch.no_grad():
         for name in ("G_A", "G_B", "D_A", "D_B"):
             assert torch.equal(getattr(fresh, name)(x), getattr(model, name)(x)), name
+
+
+def test_hparams_from_omegaconf_are_plain_and_checkpoint_loads_weights_only(tmp_path):
+    """Hydra passes DictConfigs; the checkpoint must still load with weights_only=True."""
+    from omegaconf import OmegaConf
+
+    cfg = OmegaConf.create(TINY)
+    model = CycleGAN(generator=cfg.generator, discriminator=cfg.discriminator)
+    assert type(model.hparams["generator"]) is dict
+    assert (
+        model.hparams["generator"]["ngf"] == 8 and model.hparams["generator"]["norm"] == "instance"
+    )
+    trainer = _trainer(tmp_path, limit_train_batches=1, limit_val_batches=0)
+    trainer.fit(model, train_dataloaders=_loader())
+    trainer.save_checkpoint(tmp_path / "m.ckpt")
+    checkpoint = torch.load(tmp_path / "m.ckpt", map_location="cpu", weights_only=True)
+    assert checkpoint["hyper_parameters"]["generator"]["name"] == "resnet_6blocks"

@@ -116,11 +116,14 @@ class CycleGAN(L.LightningModule):
                 f"model.lambda_identity={lambda_identity} needs input_nc == output_nc "
                 f"(got {input_nc} and {output_nc}); set model.lambda_identity=0"
             )
-        self.save_hyperparameters()
-        self.automatic_optimization = False
-
         generator_kwargs = {**DEFAULT_GENERATOR, **dict(generator or {})}
         discriminator_kwargs = {**DEFAULT_DISCRIMINATOR, **dict(discriminator or {})}
+        # Plain dicts (not OmegaConf nodes) so checkpoints load with weights_only=True.
+        self.save_hyperparameters(ignore=["generator", "discriminator"])
+        self.hparams["generator"] = generator_kwargs
+        self.hparams["discriminator"] = discriminator_kwargs
+        self.automatic_optimization = False
+
         # Built in the reference's order (G_A, G_B, D_A, D_B) so a seed gives the same weights.
         self.G_A = build_generator(**generator_kwargs, input_nc=input_nc, output_nc=output_nc)
         self.G_B = build_generator(**generator_kwargs, input_nc=output_nc, output_nc=input_nc)
