@@ -11,12 +11,14 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 from pathlib import Path
 from typing import Any
 
 import hydra
 import lightning as L
 from hydra.core.hydra_config import HydraConfig
+from hydra.errors import InstantiationException
 from hydra.types import RunMode
 from lightning.fabric.utilities.rank_zero import rank_zero_only
 from lightning.pytorch.callbacks import LearningRateMonitor
@@ -28,6 +30,7 @@ from rich.tree import Tree
 
 from cyclegan_lit.callbacks.sweep import METRICS_FILE
 from cyclegan_lit.config_path import config_dir
+from cyclegan_lit.data.download import DatasetDownloadError
 
 # Groups printed first in the config tree, in the order a reader wants them.
 TREE_ORDER = ("data", "model", "callbacks", "logger", "trainer", "paths")
@@ -177,6 +180,23 @@ def _finish_wandb(loggers: list[Logger]) -> None:
             wandb.finish()
 
 
+# Bad input (missing folders, unreadable images, wrong option values, failed downloads): these carry
+# a one-line message naming the file or option; a traceback would only hide it.
+USER_ERRORS: tuple[type[BaseException], ...] = (OSError, ValueError, DatasetDownloadError)
+
+
+def user_error_message(err: BaseException) -> str | None:
+    """The one-line message of a user error (unwrapping Hydra's instantiate error), else None."""
+    if isinstance(err, InstantiationException) and err.__cause__ is not None:
+        err = err.__cause__
+    if not isinstance(err, USER_ERRORS):
+        return None  # a bug or an internal failure: keep the traceback
+    text = str(err).strip()
+    if not text or "\n" in text:
+        return None
+    return text
+
+
 def main() -> None:
     """Console entry point: ``cyclegan-train [overrides]``."""
     os.environ.setdefault(
@@ -185,7 +205,14 @@ def main() -> None:
 
     @hydra.main(version_base="1.3", config_path=str(config_dir()), config_name="train")
     def _main(cfg: DictConfig) -> float | None:
-        metrics = train(cfg)
+        try:
+            metrics = train(cfg)
+        except Exception as err:
+            message = user_error_message(err)
+            if message is None or os.environ.get("HYDRA_FULL_ERROR") == "1":
+                raise
+            print(f"cyclegan-train: error: {message}", file=sys.stderr)
+            sys.exit(1)
         metric = cfg.get("optimized_metric")
         if not metric:
             return None
