@@ -135,7 +135,6 @@ class CycleGAN(L.LightningModule):
         self.lambda_B = lambda_cycle if lambda_cycle_B is None else lambda_cycle_B
         self.fake_A_pool = ImagePool(pool_size, seed=seed * 2)
         self.fake_B_pool = ImagePool(pool_size, seed=seed * 2 + 1)
-        self._gp_generator: torch.Generator | None = None
 
         self.val_metrics = self._make_image_metrics()
         self.test_metrics = self._make_image_metrics()
@@ -200,6 +199,14 @@ class CycleGAN(L.LightningModule):
         net = self.G_A if direction == "AtoB" else self.G_B
         return net(images)
 
+    def cycle(self, real_A: Tensor, real_B: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+        """The reference's `forward`: fake_B, rec_A, fake_A, rec_B, in its order."""
+        fake_B = self.G_A(real_A)
+        rec_A = self.G_B(fake_B)
+        fake_A = self.G_B(real_B)
+        rec_B = self.G_A(fake_A)
+        return fake_B, rec_A, fake_A, rec_B
+
     def generator_losses(
         self,
         real_A: Tensor,
@@ -243,10 +250,7 @@ class CycleGAN(L.LightningModule):
 
         # Generator step, discriminators frozen (toggling sets their requires_grad to False).
         with self.toggled_optimizer(opt_g):
-            fake_B = self.G_A(real_A)
-            rec_A = self.G_B(fake_B)
-            fake_A = self.G_B(real_B)
-            rec_B = self.G_A(fake_A)
+            fake_B, rec_A, fake_A, rec_B = self.cycle(real_A, real_B)
             g_losses = self.generator_losses(real_A, real_B, fake_A, fake_B, rec_A, rec_B)
             loss_G = sum(g_losses.values())
             opt_g.zero_grad()
@@ -301,14 +305,14 @@ class CycleGAN(L.LightningModule):
     def visuals(self, batch: Mapping[str, Any]) -> dict[str, Tensor]:
         """The reference's training visuals in [-1, 1]: real, fake, reconstructed, identity."""
         real_A, real_B = batch["A"].to(self.device), batch["B"].to(self.device)
-        fake_B, fake_A = self.G_A(real_A), self.G_B(real_B)
+        fake_B, rec_A, fake_A, rec_B = self.cycle(real_A, real_B)
         out = {
             "real_A": real_A,
             "fake_B": fake_B,
-            "rec_A": self.G_B(fake_B),
+            "rec_A": rec_A,
             "real_B": real_B,
             "fake_A": fake_A,
-            "rec_B": self.G_A(fake_A),
+            "rec_B": rec_B,
         }
         if self.hparams.lambda_identity > 0:
             out["idt_B"] = self.G_B(real_A)
@@ -317,8 +321,7 @@ class CycleGAN(L.LightningModule):
 
     def _evaluate(self, batch: Mapping[str, Any], prefix: str, metrics: nn.ModuleDict) -> None:
         real_A, real_B = batch["A"], batch["B"]
-        fake_B, fake_A = self.G_A(real_A), self.G_B(real_B)
-        rec_A, rec_B = self.G_B(fake_B), self.G_A(fake_A)
+        fake_B, rec_A, fake_A, rec_B = self.cycle(real_A, real_B)
         loss_cycle = F.l1_loss(rec_A.float(), real_A.float()) + F.l1_loss(
             rec_B.float(), real_B.float()
         )
@@ -348,10 +351,10 @@ class CycleGAN(L.LightningModule):
 
     def predict_step(self, batch: Mapping[str, Any], batch_idx: int) -> dict[str, Any]:
         """Translates a one-domain batch (`A` with G_A, or `B` with G_B)."""
-        if "A" in batch:
-            return {"fake": self.G_A(batch["A"]), "paths": batch.get("A_paths"), "domain": "A"}
-        if "B" in batch:
-            return {"fake": self.G_B(batch["B"]), "paths": batch.get("B_paths"), "domain": "B"}
+        for domain, direction in (("A", "AtoB"), ("B", "BtoA")):
+            if domain in batch:
+                fake = self.translate(batch[domain], direction)
+                return {"fake": fake, "paths": batch.get(f"{domain}_paths"), "domain": domain}
         raise KeyError(f"predict batches need key 'A' or 'B', got {sorted(batch)}")
 
     # ------------------------------------------------------------------ checkpoints
