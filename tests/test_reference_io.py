@@ -15,6 +15,10 @@ import torch
 from torch import nn
 
 from cyclegan_lit.networks import (
+    NLayerDiscriminator,
+    PixelDiscriminator,
+    ResnetGenerator,
+    UnetGenerator,
     build_discriminator,
     build_generator,
     export_reference_generator,
@@ -159,6 +163,37 @@ def test_unreadable_inputs_fail_with_the_file_name(tmp_path: Path) -> None:
     torch.save({"state_dict": {"G_A.model.1.weight": torch.zeros(1)}, "epoch": 3}, ckpt)
     with pytest.raises(ValueError, match="Lightning checkpoint"):
         load_reference_weights(g9(), ckpt)
+
+
+# ----------------------------------------------------------------------------- key layouts
+
+ARCHITECTURES = (ResnetGenerator, UnetGenerator, NLayerDiscriminator, PixelDiscriminator)
+
+
+@pytest.mark.parametrize(
+    ("net", "expected"),
+    [
+        (ResnetGenerator(3, 3, ngf=8, n_blocks=6), {"n_blocks": 6, "block_convs": (1, 5)}),
+        (ResnetGenerator(3, 3, ngf=8, use_dropout=True), {"n_blocks": 9, "block_convs": (1, 6)}),
+        (ResnetGenerator(3, 3, ngf=8, padding_type="zero"), {"block_convs": (0, 3)}),
+        (ResnetGenerator(3, 3, ngf=8, norm="batch"), {"block_convs": (1, 5)}),
+        (UnetGenerator(3, 3, 7, ngf=8), {"num_downs": 7}),
+        (UnetGenerator(3, 3, 8, ngf=8, norm="batch"), {"num_downs": 8}),
+        (NLayerDiscriminator(3, ndf=8, n_layers=4), {"n_layers": 4, "width": "ndf"}),
+        (NLayerDiscriminator(3, ndf=8, n_layers=2, norm="batch"), {"n_layers": 2}),
+        (PixelDiscriminator(3, ndf=8), {"family": "PixelGAN discriminator", "width": "ndf"}),
+    ],
+    ids=["resnet6", "dropout", "zero_pad", "r_batch", "u128", "u256", "n4", "n2_batch", "pixel"],
+)
+def test_each_architecture_reads_back_only_its_own_keys(net: nn.Module, expected: dict) -> None:
+    state = net.state_dict()
+    for arch in ARCHITECTURES:
+        layout = arch.read_layout(state)
+        if arch is type(net):
+            assert layout is not None
+            assert {k: getattr(layout, k) for k in expected} == expected
+        else:
+            assert layout is None, f"{arch.__name__} claims {type(net).__name__} keys"
 
 
 # ----------------------------------------------------------------------------- export

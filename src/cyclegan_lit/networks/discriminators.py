@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import re
+
 from torch import Tensor, nn
 
+from .key_layout import KeyLayout, StateDict
 from .norms import get_norm_layer, norm_uses_bias
 
 
@@ -52,6 +55,19 @@ class NLayerDiscriminator(nn.Module):
     def forward(self, x: Tensor) -> Tensor:
         return self.model(x)
 
+    @classmethod
+    def read_layout(cls, state_dict: StateDict) -> KeyLayout | None:
+        """Recognise a flat ``model.<i>.*`` Sequential; its convs are n_layers + 2.
+
+        None when a ``model.*`` key nests deeper (a generator) or no ``model.<i>.weight`` exists.
+        """
+        keys = [k for k in state_dict if k.startswith("model.")]
+        weights = [k for k in keys if re.match(r"model\.\d+\.weight$", k)]
+        if not weights or any(k.count(".") > 2 for k in keys):
+            return None
+        n_convs = sum(state_dict[k].ndim == 4 for k in weights)
+        return KeyLayout("PatchGAN discriminator", "ndf", n_layers=n_convs - 2)
+
 
 class PixelDiscriminator(nn.Module):
     """1x1 PixelGAN: judges each pixel independently; output has the input's height and width.
@@ -79,3 +95,10 @@ class PixelDiscriminator(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         return self.net(x)
+
+    @classmethod
+    def read_layout(cls, state_dict: StateDict) -> KeyLayout | None:
+        """Recognise ``net.*`` keys, the one family whose Sequential is not named ``model``."""
+        if not any(k.startswith("net.") for k in state_dict):
+            return None
+        return KeyLayout("PixelGAN discriminator", "ndf")

@@ -6,8 +6,11 @@ the official checkpoints (``model.10.conv_block.1.weight`` ...).
 
 from __future__ import annotations
 
+import re
+
 from torch import Tensor, nn
 
+from .key_layout import KeyLayout, StateDict
 from .norms import get_norm_layer, norm_uses_bias
 
 PADDING_TYPES: tuple[str, ...] = ("reflect", "replicate", "zero")
@@ -133,3 +136,23 @@ class ResnetGenerator(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         return self.model(x)
+
+    @classmethod
+    def read_layout(cls, state_dict: StateDict) -> KeyLayout | None:
+        """Recognise ``model.<i>.conv_block.<j>.*`` keys; read n_blocks and the block convs' ``j``.
+
+        None for any other layout (and for ``n_blocks=0``, whose keys are those of a flat net).
+        """
+        blocks = {
+            int(m[1]) for k in state_dict if (m := re.match(r"model\.(\d+)\.conv_block\.", k))
+        }
+        if not blocks:
+            return None
+        convs = {
+            int(m[1])
+            for k, v in state_dict.items()
+            if (m := re.match(r"model\.\d+\.conv_block\.(\d+)\.weight$", k)) and v.ndim == 4
+        }
+        return KeyLayout(
+            "ResNet generator", "ngf", n_blocks=len(blocks), block_convs=tuple(sorted(convs))
+        )

@@ -9,6 +9,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
+from .key_layout import KeyLayout, StateDict
 from .norms import get_norm_layer, norm_uses_bias
 
 
@@ -112,3 +113,12 @@ class UnetGenerator(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         return self.model(x)
+
+    @classmethod
+    def read_layout(cls, state_dict: StateDict) -> KeyLayout | None:
+        """Recognise ``model.model.*`` keys; each level nests one more ``.model``: num_downs."""
+        keys = [k for k in state_dict if k.startswith("model.model.")]
+        if not keys:
+            return None
+        num_downs = max(k.split(".").count("model") - 1 for k in keys)
+        return KeyLayout("U-Net generator", "ngf", num_downs=num_downs)
