@@ -3,7 +3,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: install train test lint format clean
+.PHONY: install train test test-fast lint format clean
 
 install: $(STAMP)
 
@@ -16,8 +16,13 @@ $(STAMP): pyproject.toml
 train: install
 	$(VENV)/bin/cyclegan-train $(ARGS)
 
+# The whole suite, as CI runs it (about 6 minutes on 2 cores).
 test: install
 	$(PY) -m pytest $(PYTEST_ARGS)
+
+# Everything but the tests marked slow (CLI subprocesses, DDP, the notebook): about a minute.
+test-fast: install
+	$(PY) -m pytest -m "not slow" $(PYTEST_ARGS)
 
 lint: install
 	$(VENV)/bin/ruff format --check .

@@ -20,7 +20,7 @@ from hydra.core.global_hydra import GlobalHydra
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, open_dict
 
-from cyclegan_lit.config_path import config_dir
+from cyclegan_lit.config_store import config_dir
 
 CLI = Path(sys.executable).parent / "cyclegan-train"
 

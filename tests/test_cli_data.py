@@ -73,7 +73,6 @@ def test_a_typo_is_rejected_before_anything_is_downloaded(server, tmp_path, caps
     assert server.requests == []
 
 
-@pytest.mark.slow
 def test_installed_console_script_downloads_a_dataset(server, tmp_path):
     script = shutil.which("cyclegan-data", path=str(Path(sys.executable).parent))
     if script is None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from conftest import only_run_dir, run_cli
 from PIL import Image
 from test_download import DatasetServer, dataset_zip
@@ -12,8 +13,8 @@ from test_download import DatasetServer, dataset_zip
 SMALL = [
     "model.generator.ngf=8",
     "model.discriminator.ndf=8",
-    "model.n_epochs=1",
-    "model.n_epochs_decay=0",
+    "model.scheduler.n_epochs=1",
+    "model.scheduler.n_epochs_decay=0",
     "data.load_size=36",
     "data.crop_size=32",
     "data.batch_size=2",
@@ -37,6 +38,7 @@ def _folder_dataset(root: Path) -> Path:
     return root
 
 
+@pytest.mark.slow
 def test_trains_on_a_users_folder(tmp_path: Path, cli_env: dict[str, str]) -> None:
     root = _folder_dataset(tmp_path / "my data")
     result = run_cli([*SMALL, "data=folder", f"data.root={root}"], tmp_path, cli_env)
@@ -46,6 +48,7 @@ def test_trains_on_a_users_folder(tmp_path: Path, cli_env: dict[str, str]) -> No
     assert list((run / "images").glob("*.png")), "no image grid written"
 
 
+@pytest.mark.slow
 def test_folder_without_trainB_says_which_folder(tmp_path: Path, cli_env: dict[str, str]) -> None:
     root = tmp_path / "half"
     (root / "trainA").mkdir(parents=True)
@@ -56,6 +59,7 @@ def test_folder_without_trainB_says_which_folder(tmp_path: Path, cli_env: dict[s
     assert "Traceback" not in result.stderr
 
 
+@pytest.mark.slow
 def test_standard_dataset_downloads_then_trains(tmp_path: Path, cli_env: dict[str, str]) -> None:
     """`data=mini` with the base URL on a local server: download, verify, extract, train."""
     with DatasetServer() as server:
@@ -72,6 +76,7 @@ def test_standard_dataset_downloads_then_trains(tmp_path: Path, cli_env: dict[st
         assert len(server.requests) == 1
 
 
+@pytest.mark.slow
 def test_horse2zebra_download_is_verified_against_its_published_checksum(
     tmp_path: Path, cli_env: dict[str, str]
 ) -> None:
@@ -86,6 +91,7 @@ def test_horse2zebra_download_is_verified_against_its_published_checksum(
     assert not (tmp_path / "ds" / "horse2zebra").exists()
 
 
+@pytest.mark.slow
 def test_wrong_option_value_is_one_line_naming_the_option(
     tmp_path: Path, cli_env: dict[str, str]
 ) -> None:

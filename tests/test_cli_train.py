@@ -12,6 +12,7 @@ from conftest import CLI, only_run_dir, read_metrics, run_cli
 from PIL import Image
 
 
+@pytest.mark.slow
 def test_help_lists_groups_and_options(tmp_path: Path, cli_env: dict[str, str]) -> None:
     result = run_cli(["--help"], tmp_path, cli_env)
     assert result.returncode == 0, result.stderr
@@ -20,6 +21,7 @@ def test_help_lists_groups_and_options(tmp_path: Path, cli_env: dict[str, str]) 
     assert "ddp_spawn" in result.stdout and "experiment: " in result.stdout
 
 
+@pytest.mark.slow
 def test_bad_override_gives_hydras_message_not_a_traceback(
     tmp_path: Path, cli_env: dict[str, str]
 ) -> None:
@@ -29,6 +31,7 @@ def test_bad_override_gives_hydras_message_not_a_traceback(
     assert "Traceback" not in result.stderr
 
 
+@pytest.mark.slow
 def test_tiny_run_writes_checkpoints_grids_config_and_metrics(
     tmp_path: Path, cli_env: dict[str, str], tiny: list[str]
 ) -> None:
@@ -50,6 +53,7 @@ def test_tiny_run_writes_checkpoints_grids_config_and_metrics(
     assert str(run / "checkpoints") in result.stdout  # where things are, printed at the end
 
 
+@pytest.mark.slow
 def test_ckpt_path_last_resumes_the_newest_run(
     tmp_path: Path, cli_env: dict[str, str], tiny: list[str]
 ) -> None:
@@ -67,6 +71,7 @@ def test_ckpt_path_last_resumes_the_newest_run(
     assert sorted(p.name for p in (second_run / "images").iterdir()) == ["epoch_001.png"]
 
 
+@pytest.mark.slow
 def test_ckpt_path_last_without_runs_says_so(
     tmp_path: Path, cli_env: dict[str, str], tiny: list[str]
 ) -> None:
@@ -104,7 +109,7 @@ def test_wheel_install_finds_its_packaged_configs(
         [
             sys.executable,
             "-c",
-            "from cyclegan_lit.config_path import config_dir; print(config_dir())",
+            "from cyclegan_lit.config_store import config_dir; print(config_dir())",
         ],
         cwd=tmp_path,
         env=env,

@@ -11,16 +11,16 @@ from conftest import TINY_OVERRIDES, composed
 from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger, WandbLogger
 from omegaconf import OmegaConf
 
-from cyclegan_lit.config_path import config_dir, total_epochs
+from cyclegan_lit.config_store import config_dir
 from cyclegan_lit.data import UnpairedDataModule
 from cyclegan_lit.models import CycleGAN
 
 CONF = config_dir()
-# (group, option) for every choice file, the hydra/ internals aside
+# (group, option) for every choice file, the hydra/ internals and the shared data base aside
 CHOICES = sorted(
     (str(path.parent.relative_to(CONF)), path.stem)
-    for path in CONF.glob("*/*.yaml")
-    if path.parent.name != "hydra"
+    for path in CONF.glob("**/*.yaml")
+    if path.parent != CONF and "hydra" not in path.parts and path.stem != "base"
 )
 NETS = ["model.generator.ngf=8", "model.discriminator.ndf=8"]
 
@@ -48,7 +48,7 @@ def test_model_configs_build_cyclegan(option: str, tmp_path: Path) -> None:
         model = hydra.utils.instantiate(cfg.model)
     assert isinstance(model, CycleGAN)
     assert model.hparams.generator["name"] == cfg.model.generator.name
-    assert model.total_epochs == cfg.trainer.max_epochs
+    assert model.schedule.total_epochs == cfg.trainer.max_epochs
 
 
 @pytest.mark.parametrize("option", [o for g, o in CHOICES if g == "data"])
@@ -57,36 +57,67 @@ def test_data_configs_build_the_datamodule(option: str, tmp_path: Path) -> None:
     with composed(overrides, tmp_path) as cfg:
         datamodule = hydra.utils.instantiate(cfg.data)
     assert isinstance(datamodule, UnpairedDataModule)
-    assert datamodule.name == option
+    assert datamodule.hparams.name == option
 
 
-@pytest.mark.parametrize("option", ["horse2zebra", "monet2photo", "maps", "mini"])
-def test_standard_datasets_carry_the_paper_recipe(option: str, tmp_path: Path) -> None:
-    with composed([f"data={option}", "model=resnet6"], tmp_path) as cfg:
-        m, d = cfg.model, cfg.data
-        assert (m.n_epochs, m.n_epochs_decay, m.lr, m.pool_size) == (100, 100, 0.0002, 50)
+@pytest.mark.parametrize("option", ["horse2zebra", "monet2photo", "maps", "mini", "folder"])
+def test_standard_datasets_train_with_the_reference_defaults(option: str, tmp_path: Path) -> None:
+    # REFERENCE.md §1.9: the values the reference's train.py uses for cycle_gan.
+    overrides = [f"data={option}", "model=resnet6", f"data.root={tmp_path}"]
+    with composed(overrides, tmp_path) as cfg:
+        m, d, s = cfg.model, cfg.data, cfg.model.scheduler
+        assert (s.policy, s.n_epochs, s.n_epochs_decay, s.epoch_count) == ("linear", 100, 100, 1)
+        assert (m.lr, m.beta1, m.pool_size, m.gan_mode) == (0.0002, 0.5, 50, "lsgan")
         assert (m.lambda_cycle, m.lambda_identity) == (10.0, 0.5)
+        assert (m.generator.ngf, m.discriminator.ndf, m.generator.norm) == (64, 64, "instance")
         assert (d.batch_size, d.load_size, d.crop_size, d.flip) == (1, 286, 256, True)
+        assert d.preprocess == "resize_and_crop" and not d.serial_batches
         assert cfg.trainer.max_epochs == 200
         assert m.generator.name == "resnet_6blocks"  # the data config does not pick the network
 
 
-def test_folder_data_requires_a_root(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("overrides", "generator", "discriminator", "policy"),
+    [
+        ([], "resnet_9blocks", "basic", "linear"),
+        (["model=resnet9"], "resnet_9blocks", "basic", "linear"),
+        (["model=unet256", "model/scheduler=cosine"], "unet_256", "basic", "cosine"),
+        (["model/generator=unet_128", "model/discriminator=pixel"], "unet_128", "pixel", "linear"),
+        (["model=resnet6", "model/discriminator=n_layers"], "resnet_6blocks", "n_layers", "linear"),
+    ],
+)
+def test_presets_and_groups_pick_the_networks_and_schedule(
+    overrides: list[str], generator: str, discriminator: str, policy: str, tmp_path: Path
+) -> None:
+    with composed(overrides, tmp_path) as cfg:
+        model = hydra.utils.instantiate(cfg.model, _convert_="all", generator={"ngf": 8})
+    assert model.hparams.generator["name"] == generator
+    assert model.hparams.discriminator["name"] == discriminator
+    assert model.hparams.scheduler["policy"] == policy
+
+
+def test_a_mistyped_network_option_is_refused_while_composing(tmp_path: Path) -> None:
+    from hydra.errors import ConfigCompositionException
+
+    for override, key in (("model.generator.ngf=abc", "ngf"), ("model.generator.nfg=8", "nfg")):
+        with pytest.raises(ConfigCompositionException, match=key), composed([override], tmp_path):
+            pass
+
+
+def test_folder_data_without_a_root_is_a_one_line_error(tmp_path: Path) -> None:
     with composed(["data=folder"], tmp_path) as cfg:
-        assert OmegaConf.is_missing(cfg.data, "root")
+        options = {k: v for k, v in cfg.data.items() if k != "_target_"}
+    with pytest.raises(ValueError, match=r"^data\.root=null: data=folder needs") as info:
+        UnpairedDataModule(**options)
+    assert "\n" not in str(info.value)
 
 
 def test_command_line_overrides_win_over_the_data_recipe(tmp_path: Path) -> None:
     with composed(
-        ["data=horse2zebra", "model.n_epochs=3", "model.n_epochs_decay=0"], tmp_path
+        ["data=horse2zebra", "model.scheduler.n_epochs=3", "model.scheduler.n_epochs_decay=0"],
+        tmp_path,
     ) as cfg:
         assert cfg.trainer.max_epochs == 3
-
-
-def test_max_epochs_follows_the_reference_epoch_loop() -> None:
-    # range(epoch_count, n_epochs + n_epochs_decay + 1)
-    assert total_epochs(100, 100, 1) == len(range(1, 201))
-    assert total_epochs(100, 100, 51) == len(range(51, 201))
 
 
 @pytest.mark.parametrize("option", [o for g, o in CHOICES if g == "trainer"])
@@ -132,6 +163,7 @@ def test_experiment_quickstart_is_small_and_paper_is_the_reference(tmp_path: Pat
         assert cfg.data.name == "synthetic" and cfg.model.generator.ngf == 32
     with composed(["experiment=paper"], tmp_path) as cfg:
         assert cfg.model.generator.name == "resnet_9blocks" and cfg.data.name == "horse2zebra"
+        assert cfg.model.discriminator.name == "basic" and cfg.trainer.precision == "32-true"
         assert cfg.trainer.max_epochs == 200 and cfg.data.crop_size == 256
 
 
@@ -161,3 +193,13 @@ def test_tiny_overrides_compose(tmp_path: Path) -> None:
     with composed(TINY_OVERRIDES, tmp_path) as cfg:
         assert cfg.trainer.max_epochs == 1
         assert "rich_progress_bar" not in cfg.callbacks
+
+
+def test_logger_none_drops_the_lr_monitor(tmp_path: Path) -> None:
+    from cyclegan_lit.cli.train import instantiate_all
+
+    with composed(["logger=none"], tmp_path) as cfg:
+        callbacks = instantiate_all(cfg.callbacks)
+        assert not instantiate_all(cfg.logger)
+    names = {type(c).__name__ for c in callbacks}
+    assert "LearningRateMonitor" not in names and "ModelCheckpoint" in names

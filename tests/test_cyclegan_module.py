@@ -61,7 +61,7 @@ def _loader(dataset=None, batch_size: int = 1) -> DataLoader:
 @pytest.mark.parametrize("precision", ["32", "bf16-mixed"])
 def test_trains_a_few_steps_with_finite_losses(tmp_path, precision):
     torch.manual_seed(0)
-    model = CycleGAN(**TINY, n_epochs=1, n_epochs_decay=0)
+    model = CycleGAN(**TINY, scheduler={"n_epochs": 1, "n_epochs_decay": 0})
     trainer = _trainer(tmp_path, precision=precision, limit_val_batches=0)
     trainer.fit(model, train_dataloaders=_loader())
     for name in ("D_A", "G_A", "cycle_A", "idt_A", "D_B", "G_B", "cycle_B", "idt_B"):
@@ -72,13 +72,53 @@ def test_trains_a_few_steps_with_finite_losses(tmp_path, precision):
     assert all(p.dtype == torch.float32 for p in model.parameters())
 
 
+class RecordStepGradNorms(L.Callback):
+    """The norm of the gradients each optimizer step used, per optimizer.
+
+    Lightning runs the closure (backward, then ``on_before_optimizer_step``, where the model
+    clips) inside ``optimizer.step``, so a step pre-hook would see the unclipped grads; a post-hook
+    sees the grads the update read (Adam leaves ``.grad`` as it found it).
+    """
+
+    def __init__(self) -> None:
+        self.norms: list[list[float]] = []
+
+    def on_fit_start(self, trainer, pl_module):
+        self.norms = [[] for _ in trainer.optimizers]
+        for norms, optimizer in zip(self.norms, trainer.optimizers, strict=True):
+
+            def record(opt, args, kwargs, norms=norms):
+                grads = [
+                    p.grad for g in opt.param_groups for p in g["params"] if p.grad is not None
+                ]
+                norms.append(
+                    torch.linalg.vector_norm(torch.stack([g.norm() for g in grads])).item()
+                )
+
+            optimizer.register_step_post_hook(record)
+
+
 @pytest.mark.parametrize("gan_mode", ["wgangp", "hinge"])
 def test_other_gan_modes_train(tmp_path, gan_mode):
-    torch.manual_seed(0)
-    model = CycleGAN(**TINY, gan_mode=gan_mode, gradient_clip_val=1.0)
-    trainer = _trainer(tmp_path, limit_train_batches=2, limit_val_batches=0)
-    trainer.fit(model, train_dataloaders=_loader())
-    assert math.isfinite(trainer.callback_metrics["train/loss_D_A"].item())
+    """The other GAN modes train, and ``gradient_clip_val`` clips both optimizers' grads."""
+    clip = 1e-3
+    norms = {}
+    for clip_val in (clip, None):
+        torch.manual_seed(0)
+        model = CycleGAN(**TINY, gan_mode=gan_mode, gradient_clip_val=clip_val)
+        recorder = RecordStepGradNorms()
+        trainer = _trainer(
+            tmp_path, limit_train_batches=1, limit_val_batches=0, callbacks=[recorder]
+        )
+        trainer.fit(model, train_dataloaders=_loader())
+        assert math.isfinite(trainer.callback_metrics["train/loss_D_A"].item())
+        norms[clip_val] = recorder.norms
+    # One batch: one generator step and one discriminator step.
+    (clipped_G,), (clipped_D,) = norms[clip]
+    (free_G,), (free_D,) = norms[None]
+    assert clipped_G <= clip * (1 + 1e-4) and clipped_D <= clip * (1 + 1e-4)
+    # The same seed and batch without clipping: the grads were far over the limit.
+    assert free_G > 10 * clip and free_D > 10 * clip
 
 
 def test_wgangp_penalty_is_in_the_discriminator_loss():
@@ -94,9 +134,9 @@ def test_wgangp_penalty_is_in_the_discriminator_loss():
 
 
 def test_linear_policy_keeps_lr_then_decays_per_epoch(tmp_path):
-    model = CycleGAN(**TINY, lr_policy="linear", n_epochs=2, n_epochs_decay=2)
+    model = CycleGAN(**TINY, scheduler={"policy": "linear", "n_epochs": 2, "n_epochs_decay": 2})
     trainer = _trainer(
-        tmp_path, max_epochs=model.total_epochs, limit_train_batches=1, limit_val_batches=0
+        tmp_path, max_epochs=model.schedule.total_epochs, limit_train_batches=1, limit_val_batches=0
     )
     lrs = []
 
@@ -111,11 +151,11 @@ def test_linear_policy_keeps_lr_then_decays_per_epoch(tmp_path):
 
 
 def test_plateau_policy_needs_a_logged_metric(tmp_path):
-    model = CycleGAN(**TINY, lr_policy="plateau", plateau_monitor="val/loss_cycle")
+    model = CycleGAN(**TINY, scheduler={"policy": "plateau", "plateau_monitor": "val/loss_cycle"})
     trainer = _trainer(tmp_path, limit_train_batches=1, limit_val_batches=0)
     with pytest.raises(ValueError, match="plateau_monitor"):
         trainer.fit(model, train_dataloaders=_loader())
-    model = CycleGAN(**TINY, lr_policy="plateau")
+    model = CycleGAN(**TINY, scheduler={"policy": "plateau"})
     trainer = _trainer(tmp_path, limit_train_batches=1, limit_val_batches=1)
     trainer.fit(model, train_dataloaders=_loader(), val_dataloaders=_loader())
     assert "val/loss_cycle" in trainer.callback_metrics
@@ -155,12 +195,12 @@ def test_checkpoint_restores_weights_optimizers_and_pools(tmp_path):
 
 def test_resume_continues_epochs_and_optimizer_state(tmp_path):
     torch.manual_seed(0)
-    model = CycleGAN(**TINY, n_epochs=1, n_epochs_decay=1)
+    model = CycleGAN(**TINY, scheduler={"n_epochs": 1, "n_epochs_decay": 1})
     trainer = _trainer(tmp_path, max_epochs=1, limit_train_batches=2, limit_val_batches=0)
     trainer.fit(model, train_dataloaders=_loader())
     path = tmp_path / "epoch1.ckpt"
     trainer.save_checkpoint(path)
-    resumed = CycleGAN(**TINY, n_epochs=1, n_epochs_decay=1)
+    resumed = CycleGAN(**TINY, scheduler={"n_epochs": 1, "n_epochs_decay": 1})
     trainer2 = _trainer(tmp_path, max_epochs=2, limit_train_batches=2, limit_val_batches=0)
     trainer2.fit(resumed, train_dataloaders=_loader(), ckpt_path=path)
     assert trainer2.current_epoch == 2
@@ -196,16 +236,31 @@ def test_visuals_and_predict(tmp_path):
     ("kwargs", "option"),
     [
         ({"gan_mode": "wgan"}, "model.gan_mode"),
-        ({"lr_policy": "exp"}, "model.lr_policy"),
+        ({"scheduler": {"policy": "exp"}}, "model.scheduler.policy"),
         ({"lambda_cycle": -1.0}, "model.lambda_cycle"),
         ({"pool_size": -1}, "model.pool_size"),
         ({"lambda_identity": 0.5, "input_nc": 1}, "model.lambda_identity"),
-        ({"n_epochs": 0, "n_epochs_decay": 0}, "model.n_epochs"),
+        ({"scheduler": {"n_epochs": 0, "n_epochs_decay": 0}}, "model.scheduler.n_epochs"),
     ],
 )
 def test_bad_options_name_the_option(kwargs, option):
     with pytest.raises(ValueError, match=option.replace(".", r"\.")) as info:
         CycleGAN(**TINY, **kwargs)
+    assert "\n" not in str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"generator": {"nfg": 8}}, r"^model\.generator\.nfg=8: .*known: .*ngf"),
+        ({"generator": {"norm": "group"}}, r"^model\.generator\.norm='group': .*instance"),
+        ({"generator": {"name": "resnet_12blocks"}}, r"^model\.generator\.name='resnet_12blocks'"),
+        ({"discriminator": {"init_type": "uniform"}}, r"^model\.discriminator\.init_type="),
+    ],
+)
+def test_bad_network_options_name_their_key(options, message):
+    with pytest.raises(ValueError, match=message) as info:
+        CycleGAN(**options)
     assert "\n" not in str(info.value)
 
 
@@ -225,6 +280,7 @@ class AssertRanksInSync(L.Callback):
         torch.testing.assert_close(gathered[0], gathered[1], rtol=1e-6, atol=1e-8)
 
 
+@pytest.mark.slow
 def test_ddp_two_processes_on_cpu(tmp_path):
     """2-process gloo DDP through Lightning: ranks stay in sync and training moves the weights."""
     torch.manual_seed(0)

@@ -117,6 +117,8 @@ def test_no_test_split_validates_on_train_and_test_stage_says_what_is_missing(tm
         (dict(input_nc=2), "data.input_nc"),
         (dict(predict_domain="C"), "data.predict_domain"),
         (dict(batch_size=0), "data.batch_size"),
+        (dict(preprocess="crop", synthetic_size=16, crop_size=32), "data.synthetic_size=16"),
+        (dict(name="horze2zebra"), "data.name='horze2zebra'"),
     ],
 )
 def test_bad_options_are_one_line_and_name_the_option(kwargs, option):
@@ -160,6 +162,7 @@ class _RecordPairs(L.LightningModule):
         return torch.optim.SGD(self.parameters(), lr=0.0)
 
 
+@pytest.mark.slow
 def test_ddp_ranks_see_different_images_and_pairings(tmp_path):
     dm = UnpairedDataModule(
         name="synthetic",

@@ -10,6 +10,7 @@ import torch
 from conftest import only_run_dir, read_metrics, run_cli
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not torch.distributed.is_available(), reason="torch.distributed is missing")
 def test_two_process_ddp_run_on_cpu(
     tmp_path: Path, cli_env: dict[str, str], tiny: list[str]

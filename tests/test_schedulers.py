@@ -6,7 +6,7 @@ import itertools
 import pytest
 import torch
 
-from cyclegan_lit.schedulers import LR_POLICIES, build_scheduler
+from cyclegan_lit.schedulers import LR_POLICIES, SchedulerConfig, build_scheduler, total_epochs
 
 LR = 2e-4
 
@@ -18,7 +18,7 @@ def optimizer() -> torch.optim.Optimizer:
 def epoch_lrs(policy: str, epochs: int, **kwargs) -> list[float]:
     """lrs[k - 1] is the LR used during epoch k (1-based), i.e. after k - 1 end-of-epoch steps."""
     opt = optimizer()
-    scheduler = build_scheduler(opt, policy, **kwargs)
+    scheduler = build_scheduler(opt, SchedulerConfig(policy, **kwargs))
     lrs = []
     for _ in range(epochs):
         lrs.append(opt.param_groups[0]["lr"])
@@ -44,7 +44,7 @@ def test_linear_epoch_count_starts_the_schedule_later():
 
 def test_linear_scheduler_state_restores():
     opt = optimizer()
-    scheduler = build_scheduler(opt, "linear", n_epochs=2, n_epochs_decay=4)
+    scheduler = build_scheduler(opt, SchedulerConfig("linear", n_epochs=2, n_epochs_decay=4))
     for _ in range(3):
         opt.step()
         scheduler.step()
@@ -52,7 +52,7 @@ def test_linear_scheduler_state_restores():
     torch.save(scheduler.state_dict(), buffer)
     buffer.seek(0)
     opt2 = optimizer()
-    restored = build_scheduler(opt2, "linear", n_epochs=2, n_epochs_decay=4)
+    restored = build_scheduler(opt2, SchedulerConfig("linear", n_epochs=2, n_epochs_decay=4))
     restored.load_state_dict(torch.load(buffer, weights_only=True))
     opt.step()
     scheduler.step()
@@ -63,7 +63,7 @@ def test_linear_scheduler_state_restores():
 
 
 def test_step_decays_every_lr_decay_epochs():
-    lrs = epoch_lrs("step", 120, lr_decay_epochs=50, gamma=0.1)
+    lrs = epoch_lrs("step", 120, lr_decay_epochs=50)
     assert lrs[0] == pytest.approx(LR) and lrs[49] == pytest.approx(LR)
     assert lrs[50] == pytest.approx(LR * 0.1) and lrs[99] == pytest.approx(LR * 0.1)
     assert lrs[100] == pytest.approx(LR * 0.01)
@@ -79,7 +79,7 @@ def test_cosine_anneals_to_zero_over_the_whole_run_without_climbing_back():
 
 def test_plateau_reduces_only_when_the_metric_stalls():
     opt = optimizer()
-    scheduler = build_scheduler(opt, "plateau")
+    scheduler = build_scheduler(opt, SchedulerConfig("plateau"))
     for epoch in range(20):  # improving by 10% each epoch: above the 1% threshold
         scheduler.step(1.0 * 0.9**epoch)
     assert opt.param_groups[0]["lr"] == pytest.approx(LR)
@@ -92,8 +92,32 @@ def test_plateau_reduces_only_when_the_metric_stalls():
     assert lrs[5] == pytest.approx(LR * 0.2)
 
 
-def test_unknown_policy_is_a_one_line_error():
+def test_unknown_policy_is_a_one_line_error_naming_the_key():
     with pytest.raises(ValueError, match="linear, step, cosine, plateau") as info:
-        build_scheduler(optimizer(), "exponential")
+        SchedulerConfig("exponential")
+    assert str(info.value).startswith("model.scheduler.policy='exponential': ")
     assert "\n" not in str(info.value)
     assert set(LR_POLICIES) == {"linear", "step", "cosine", "plateau"}
+
+
+@pytest.mark.parametrize(
+    ("options", "key"),
+    [
+        ({"n_epochs": -1}, "model.scheduler.n_epochs=-1"),
+        ({"n_epochs_decay": -2}, "model.scheduler.n_epochs_decay=-2"),
+        ({"epoch_count": 0}, "model.scheduler.epoch_count=0"),
+        ({"lr_decay_epochs": 0}, "model.scheduler.lr_decay_epochs=0"),
+        ({"n_epochs": 0, "n_epochs_decay": 0}, "model.scheduler.n_epochs=0"),
+        ({"n_epochs": 2, "n_epochs_decay": 2, "epoch_count": 6}, "no epoch to train"),
+    ],
+)
+def test_bad_schedules_are_one_line_errors_naming_the_key(options: dict, key: str):
+    with pytest.raises(ValueError, match=key) as info:
+        SchedulerConfig(**options)
+    assert "\n" not in str(info.value)
+
+
+def test_total_epochs_follows_the_reference_epoch_loop():
+    # range(epoch_count, n_epochs + n_epochs_decay + 1)
+    assert total_epochs(100, 100, 1) == len(range(1, 201))
+    assert SchedulerConfig(epoch_count=51).total_epochs == len(range(51, 201))

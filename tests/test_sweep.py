@@ -6,11 +6,13 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
 from conftest import read_wandb_run, run_cli
 
 from cyclegan_lit.callbacks.sweep import collect_sweep_results, relaunches_per_rank, sweep_table
 
 
+@pytest.mark.slow
 def test_four_job_sweep_gets_four_folders_runs_and_a_summary(
     tmp_path: Path, cli_env: dict[str, str], tiny: list[str]
 ) -> None:
@@ -40,6 +42,7 @@ def test_four_job_sweep_gets_four_folders_runs_and_a_summary(
     assert result.stdout.count("model.lambda_identity=0.5") >= 2
 
 
+@pytest.mark.slow
 def test_ddp_inside_a_sweep_stops_at_once_with_one_line(
     tmp_path: Path, cli_env: dict[str, str], tiny: list[str]
 ) -> None:

@@ -12,7 +12,7 @@ from PIL import Image
 
 from cyclegan_lit.data.synthetic import (
     MARKER,
-    has_paired_test,
+    has_ground_truth,
     make_scene,
     make_synthetic_dataset,
     render,
@@ -42,7 +42,7 @@ def test_layout_and_byte_identical_for_the_same_seed(tmp_path):
     assert Image.open(next((a / "trainA").glob("*.png"))).size == (32, 32)
     other = make_synthetic_dataset(tmp_path / "c", **{**PARAMS, "seed": 1})
     assert set(_digests(other).values()).isdisjoint(da.values())
-    assert has_paired_test(a) and not has_paired_test(tmp_path)
+    assert has_ground_truth(a) and not has_ground_truth(tmp_path)
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # no temp folders left
 
 

@@ -10,7 +10,7 @@ import pytest
 from conftest import only_run_dir, read_wandb_run, run_cli
 from PIL import Image
 
-from cyclegan_lit.config_path import wandb_mode
+from cyclegan_lit.config_store import wandb_mode
 
 
 @pytest.fixture
@@ -44,6 +44,7 @@ def test_wandb_mode_in_the_environment_wins(no_wandb_credentials: Path, monkeypa
     assert wandb_mode() == "disabled"
 
 
+@pytest.mark.slow
 def test_offline_run_logs_config_losses_and_uint8_grids(
     tmp_path: Path, cli_env: dict[str, str], tiny: list[str]
 ) -> None:

@@ -1,6 +1,8 @@
 """Learning-rate schedules in epochs, as the reference's ``get_scheduler`` (REFERENCE.md §1.8).
 
-Every scheduler returned by ``build_scheduler`` is stepped **once per epoch, at the epoch's end**,
+``SchedulerConfig`` is the one home of the schedule's options (``model.scheduler`` in the configs)
+and of its length, ``total_epochs``, which sets ``trainer.max_epochs``. Every scheduler returned by
+``build_scheduler`` is stepped **once per epoch, at the epoch's end**,
 as the reference's HEAD does; "epoch k" below is the LR used during the k-th epoch (1-based), i.e.
 after k−1 steps. Lightning does not step schedulers under manual optimization: the
 LightningModule does.
@@ -26,6 +28,8 @@ Policies and how they differ from the reference:
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from torch.optim import Optimizer
 from torch.optim.lr_scheduler import (
     CosineAnnealingLR,
@@ -36,6 +40,49 @@ from torch.optim.lr_scheduler import (
 )
 
 LR_POLICIES = ("linear", "step", "cosine", "plateau")
+# The reference's fixed settings (networks.get_scheduler): StepLR's gamma, ReduceLROnPlateau's.
+STEP_GAMMA = 0.1
+PLATEAU = {"mode": "min", "factor": 0.2, "threshold": 0.01, "patience": 5}
+
+
+def total_epochs(n_epochs: int, n_epochs_decay: int, epoch_count: int = 1) -> int:
+    """Epochs the reference trains: ``range(epoch_count, n_epochs + n_epochs_decay + 1)``."""
+    return int(n_epochs) + int(n_epochs_decay) - int(epoch_count) + 1
+
+
+@dataclass
+class SchedulerConfig:
+    """The learning-rate schedule: the reference's ``--lr_policy --n_epochs --n_epochs_decay
+    --epoch_count --lr_decay_iters`` (in epochs), and the metric ``plateau`` steps on."""
+
+    policy: str = "linear"
+    n_epochs: int = 100
+    n_epochs_decay: int = 100
+    epoch_count: int = 1
+    lr_decay_epochs: int = 50
+    plateau_monitor: str = "val/loss_cycle"
+
+    def __post_init__(self) -> None:
+        key = "model.scheduler"
+        if self.policy not in LR_POLICIES:
+            raise ValueError(f"{key}.policy={self.policy!r}: not one of {', '.join(LR_POLICIES)}")
+        for option in ("n_epochs", "n_epochs_decay"):
+            if getattr(self, option) < 0:
+                raise ValueError(f"{key}.{option}={getattr(self, option)}: must be >= 0")
+        if self.epoch_count < 1:
+            raise ValueError(f"{key}.epoch_count={self.epoch_count}: must be >= 1")
+        if self.lr_decay_epochs < 1:
+            raise ValueError(f"{key}.lr_decay_epochs={self.lr_decay_epochs}: must be >= 1")
+        if self.total_epochs < 1:
+            raise ValueError(
+                f"{key}.n_epochs={self.n_epochs}: with n_epochs_decay={self.n_epochs_decay} it "
+                f"leaves no epoch to train from epoch_count={self.epoch_count}"
+            )
+
+    @property
+    def total_epochs(self) -> int:
+        """The run's length in epochs: ``trainer.max_epochs``."""
+        return total_epochs(self.n_epochs, self.n_epochs_decay, self.epoch_count)
 
 
 class LinearDecay:
@@ -56,43 +103,14 @@ class LinearDecay:
 
 
 def build_scheduler(
-    optimizer: Optimizer,
-    policy: str = "linear",
-    n_epochs: int = 100,
-    n_epochs_decay: int = 100,
-    epoch_count: int = 1,
-    lr_decay_epochs: int = 50,
-    gamma: float = 0.1,
-    plateau_factor: float = 0.2,
-    plateau_threshold: float = 0.01,
-    plateau_patience: int = 5,
-    plateau_mode: str = "min",
+    optimizer: Optimizer, config: SchedulerConfig | None = None
 ) -> LRScheduler | ReduceLROnPlateau:
-    """The scheduler for ``policy``; step it once at the end of every epoch."""
-    if n_epochs < 0 or n_epochs_decay < 0:
-        raise ValueError(
-            f"schedulers.py: n_epochs ({n_epochs}) and n_epochs_decay ({n_epochs_decay}) "
-            "must be >= 0"
-        )
-    if policy == "linear":
-        return LambdaLR(optimizer, lr_lambda=LinearDecay(n_epochs, n_epochs_decay, epoch_count))
-    if policy == "step":
-        return StepLR(optimizer, step_size=lr_decay_epochs, gamma=gamma)
-    if policy == "cosine":
-        total = n_epochs + n_epochs_decay
-        if total < 1:
-            raise ValueError(
-                "schedulers.py: the cosine policy needs n_epochs + n_epochs_decay >= 1"
-            )
-        return CosineAnnealingLR(optimizer, T_max=total, eta_min=0.0)
-    if policy == "plateau":
-        return ReduceLROnPlateau(
-            optimizer,
-            mode=plateau_mode,
-            factor=plateau_factor,
-            threshold=plateau_threshold,
-            patience=plateau_patience,
-        )
-    raise ValueError(
-        f"schedulers.py: unknown lr policy {policy!r}; choose one of {', '.join(LR_POLICIES)}"
-    )
+    """The scheduler ``config`` describes; step it once at the end of every epoch."""
+    c = config or SchedulerConfig()
+    if c.policy == "linear":
+        return LambdaLR(optimizer, LinearDecay(c.n_epochs, c.n_epochs_decay, c.epoch_count))
+    if c.policy == "step":
+        return StepLR(optimizer, step_size=c.lr_decay_epochs, gamma=STEP_GAMMA)
+    if c.policy == "cosine":
+        return CosineAnnealingLR(optimizer, T_max=c.n_epochs + c.n_epochs_decay, eta_min=0.0)
+    return ReduceLROnPlateau(optimizer, **PLATEAU)

@@ -50,10 +50,10 @@ class ImageGridLogger(L.Callback):
         dirname: str = "images",
     ) -> None:
         if every_n_epochs < 1:
-            raise ValueError(f"image_grid.every_n_epochs must be >= 1, got {every_n_epochs}")
+            raise ValueError(f"callbacks.image_grid.every_n_epochs={every_n_epochs}: must be >= 1")
         if every_n_batches is not None and every_n_batches < 1:
             raise ValueError(
-                f"image_grid.every_n_batches must be >= 1 or null, got {every_n_batches}"
+                f"callbacks.image_grid.every_n_batches={every_n_batches}: must be >= 1 or null"
             )
         self.every_n_epochs = every_n_epochs
         self.every_n_batches = every_n_batches

@@ -18,7 +18,7 @@ class Throughput(L.Callback):
 
     def __init__(self, window: int = 20) -> None:
         if window < 1:
-            raise ValueError(f"throughput.window must be >= 1, got {window}")
+            raise ValueError(f"callbacks.throughput.window={window}: must be >= 1")
         self.window = window
         self._last: float | None = None
         self._seconds: deque[float] = deque(maxlen=window)

@@ -14,9 +14,9 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from cyclegan_lit.cli.errors import USER_ERRORS
 from cyclegan_lit.data.download import (
     COMPLETE_MARKER,
-    DatasetDownloadError,
     dataset_dir,
     ensure_dataset,
     is_dataset_ready,
@@ -99,7 +99,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         args.run(args)
-    except (DatasetDownloadError, ValueError, OSError) as err:
+    except USER_ERRORS as err:
         print(f"{PROG}: error: {err}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:

@@ -1,9 +1,8 @@
 """``UnpairedDataModule``: where the images come from, how they are preprocessed and batched.
 
-``name`` picks the source: ``synthetic`` (generated and cached under
-``<data_dir>/synthetic_<size>_<seed>``), ``folder`` (your own ``root`` with trainA/trainB/testA/
-testB) or a standard CycleGAN dataset name (downloaded by ``prepare_data`` into
-``<data_dir>/<name>`` unless ``root`` is given).
+``name`` and ``root`` pick the source once (``sources.py``): the built-in ``synthetic`` dataset,
+your own folder (``root``, with trainA/trainB/testA/testB), or a standard CycleGAN dataset that
+``prepare_data`` downloads into ``<data_dir>/<name>``.
 
 Loaders: train is shuffled unless ``serial_batches`` (Lightning swaps in a DistributedSampler under
 DDP) and pairs each A with a random B that differs per rank, worker and epoch (see ``folder.py``);
@@ -29,14 +28,15 @@ from .folder import (
     check_direction,
     split_folders,
 )
-from .synthetic import has_paired_test, make_synthetic_dataset
+from .sources import DatasetSource, SyntheticSource, dataset_source
 from .transforms import build_transform, output_size_is_fixed, validate_preprocess
 
 log = logging.getLogger(__name__)
 
 
 class UnpairedDataModule(L.LightningDataModule):
-    """Unpaired A/B image folders for CycleGAN; every argument is a ``data.*`` config key."""
+    """Unpaired A/B image folders for CycleGAN; every argument is a ``data.*`` config key, read
+    back from ``self.hparams``."""
 
     def __init__(
         self,
@@ -72,41 +72,25 @@ class UnpairedDataModule(L.LightningDataModule):
         validate_preprocess(preprocess, load_size, crop_size)
         for option, value in (("input_nc", input_nc), ("output_nc", output_nc)):
             if value not in (1, 3):
-                raise ValueError(f"data.{option}={value} must be 1 or 3")
+                raise ValueError(f"data.{option}={value}: must be 1 or 3")
         if predict_domain not in ("A", "B"):
-            raise ValueError(f"data.predict_domain={predict_domain!r} must be A or B")
-        if name == "folder" and not root:
-            raise ValueError("data.root is required when data.name=folder; set data.root=<path>")
+            raise ValueError(f"data.predict_domain={predict_domain!r}: must be A or B")
         for option, value in (("batch_size", batch_size), ("num_val_images", num_val_images)):
             if value < 1:
-                raise ValueError(f"data.{option}={value} must be at least 1")
+                raise ValueError(f"data.{option}={value}: must be at least 1")
         if num_workers < 0:
-            raise ValueError(f"data.num_workers={num_workers} must be >= 0")
-        self.name = name
-        self.root = root
-        self.data_dir = data_dir
-        self.download = download
-        self.base_url = base_url
-        self.direction = direction
-        self.preprocess = preprocess
-        self.load_size = load_size
-        self.crop_size = crop_size
-        self.flip = flip
-        self.serial_batches = serial_batches
-        self._input_nc = input_nc
-        self._output_nc = output_nc
-        self.max_dataset_size = max_dataset_size
-        self.batch_size = batch_size
-        self.num_workers = num_workers
-        self.pin_memory = pin_memory
-        self.persistent_workers = persistent_workers
-        self.num_val_images = num_val_images
-        self.predict_domain = predict_domain
-        self.predict_dir = predict_dir
-        self.synthetic_size = synthetic_size
-        self.synthetic_train = synthetic_train
-        self.synthetic_test = synthetic_test
-        self.seed = seed
+            raise ValueError(f"data.num_workers={num_workers}: must be >= 0")
+        self.source: DatasetSource = dataset_source(
+            name,
+            root,
+            data_dir,
+            download=download,
+            base_url=base_url,
+            synthetic=(synthetic_size, synthetic_train, synthetic_test),
+            seed=seed,
+        )
+        if isinstance(self.source, SyntheticSource):
+            _check_synthetic_size(synthetic_size, preprocess, crop_size)
         self.train_set: UnpairedImageDataset | None = None
         self.val_set: Dataset | None = None
         self.test_set: Dataset | None = None
@@ -116,56 +100,34 @@ class UnpairedDataModule(L.LightningDataModule):
     @property
     def input_nc(self) -> int:
         """Channels of batch key A (G_A's input), after the direction swap."""
-        return self._input_nc
+        return self.hparams.input_nc
 
     @property
     def output_nc(self) -> int:
         """Channels of batch key B (G_A's output)."""
-        return self._output_nc
+        return self.hparams.output_nc
+
+    @property
+    def image_size(self) -> tuple[int | None, str]:
+        """(side, option setting it) of every image the model sees; side None when sizes vary."""
+        if output_size_is_fixed(self.hparams.preprocess):
+            return self.hparams.crop_size, "data.crop_size"
+        return None, "data.preprocess"
 
     @property
     def dataset_root(self) -> Path:
         """Folder holding trainA/trainB/testA/testB (it may not exist before ``prepare_data``)."""
-        if self.root:
-            return Path(self.root).expanduser()
-        if self.name == "synthetic":
-            return Path(self.data_dir) / f"synthetic_{self.synthetic_size}_{self.seed}"
-        return Path(self.data_dir) / self.name
+        return self.source.root
 
     @property
     def has_ground_truth(self) -> bool:
         """Whether the test split is paired (testA/x and testB/x show the same scene)."""
-        if self.name == "synthetic" and not self.root:
-            return True
-        return has_paired_test(self.dataset_root)
+        return self.source.has_ground_truth
 
     # -- Lightning hooks -------------------------------------------------------------------
     def prepare_data(self) -> None:
         """Generate or download the dataset (Lightning calls this on local rank 0 only)."""
-        if self.name == "synthetic" and not self.root:
-            self._make_synthetic()
-        elif self.name not in ("folder", "synthetic") and not self.root:
-            from .download import ensure_dataset
-
-            ensure_dataset(self.name, self.data_dir, self.base_url, self.download)
-
-    def _make_synthetic(self) -> Path:
-        return make_synthetic_dataset(
-            self.dataset_root,
-            self.synthetic_size,
-            self.synthetic_train,
-            self.synthetic_test,
-            self.seed,
-        )
-
-    def _resolve_root(self) -> Path:
-        if self.name == "synthetic" and not self.root:
-            return self._make_synthetic()  # cache hit after prepare_data
-        if self.name not in ("folder", "synthetic") and not self.root:
-            from .download import ensure_dataset
-
-            return Path(ensure_dataset(self.name, self.data_dir, self.base_url, download=False))
-        return self.dataset_root
+        self.source.prepare()
 
     def _rank(self) -> int:
         trainer = getattr(self, "trainer", None)
@@ -175,66 +137,76 @@ class UnpairedDataModule(L.LightningDataModule):
             return torch.distributed.get_rank()
         return 0
 
-    def _transform(self, channels: int, train: bool):
-        return build_transform(
-            self.preprocess, self.load_size, self.crop_size, self.flip, channels, train
-        )
+    def setup(self, stage: str | None = None) -> None:
+        hp = self.hparams
+        root = self.source.locate()
 
-    def _eval_set(self, root: Path, limit: int | None, phase: str = "test") -> Dataset:
+        def transform(channels: int, train: bool):
+            return build_transform(
+                hp.preprocess, hp.load_size, hp.crop_size, hp.flip, channels, train
+            )
+
+        # built once per setup, shared by the splits
+        eval_A, eval_B = transform(hp.input_nc, False), transform(hp.output_nc, False)
+        if stage in (None, "fit"):
+            self.train_set = UnpairedImageDataset(
+                root,
+                "train",
+                direction=hp.direction,
+                input_nc=hp.input_nc,
+                output_nc=hp.output_nc,
+                transform_A=transform(hp.input_nc, True),
+                transform_B=transform(hp.output_nc, True),
+                serial_batches=hp.serial_batches,
+                max_dataset_size=hp.max_dataset_size,
+                seed=hp.seed,
+                rank=self._rank(),
+            )
+        eval_sets = {"transform_A": eval_A, "transform_B": eval_B}
+        if stage in (None, "fit", "validate"):
+            self.val_set = self._val_set(root, eval_sets)
+        if stage in (None, "test"):
+            self.test_set = self._eval_set(root, hp.max_dataset_size, "test", eval_sets)
+        if stage in (None, "predict"):
+            domain = hp.predict_domain
+            channels = hp.input_nc if domain == "A" else hp.output_nc
+            self.predict_set = self._predict_set(
+                root, channels, eval_A if domain == "A" else eval_B
+            )
+
+    def _eval_set(self, root: Path, limit: int | None, phase: str, transforms: dict) -> Dataset:
+        hp = self.hparams
         kwargs = dict(
-            direction=self.direction,
-            input_nc=self._input_nc,
-            output_nc=self._output_nc,
-            transform_A=self._transform(self._input_nc, train=False),
-            transform_B=self._transform(self._output_nc, train=False),
+            direction=hp.direction,
+            input_nc=hp.input_nc,
+            output_nc=hp.output_nc,
             max_dataset_size=limit,
+            **transforms,
         )
         if self.has_ground_truth and phase == "test":
             return PairedEvalDataset(root, phase, **kwargs)
         return UnpairedImageDataset(root, phase, serial_batches=True, **kwargs)
 
-    def _val_set(self, root: Path) -> Dataset:
+    def _val_set(self, root: Path, transforms: dict) -> Dataset:
+        limit = self.hparams.num_val_images
         if (root / "testA").is_dir() and (root / "testB").is_dir():
-            return self._eval_set(root, self.num_val_images)
+            return self._eval_set(root, limit, "test", transforms)
         log.info("no %s/testA and testB: validating on the first training images instead", root)
-        return self._eval_set(root, self.num_val_images, phase="train")
+        return self._eval_set(root, limit, "train", transforms)
 
-    def setup(self, stage: str | None = None) -> None:
-        root = self._resolve_root()
-        if stage in (None, "fit"):
-            self.train_set = UnpairedImageDataset(
-                root,
-                "train",
-                direction=self.direction,
-                input_nc=self._input_nc,
-                output_nc=self._output_nc,
-                transform_A=self._transform(self._input_nc, train=True),
-                transform_B=self._transform(self._output_nc, train=True),
-                serial_batches=self.serial_batches,
-                max_dataset_size=self.max_dataset_size,
-                seed=self.seed,
-                rank=self._rank(),
-            )
-        if stage in (None, "fit", "validate"):
-            self.val_set = self._val_set(root)
-        if stage in (None, "test"):
-            self.test_set = self._eval_set(root, self.max_dataset_size)
-        if stage in (None, "predict"):
-            self.predict_set = self._predict_set(root)
-
-    def _predict_set(self, root: Path) -> SingleFolderDataset:
-        channels = self._input_nc if self.predict_domain == "A" else self._output_nc
-        if self.predict_dir:
-            folder = Path(self.predict_dir).expanduser()
+    def _predict_set(self, root: Path, channels: int, transform) -> SingleFolderDataset:
+        hp = self.hparams
+        if hp.predict_dir:
+            folder = Path(hp.predict_dir).expanduser()
         else:
-            folder_a, folder_b = split_folders(root, "test", self.direction)
-            folder = folder_a if self.predict_domain == "A" else folder_b
+            folder_a, folder_b = split_folders(root, "test", hp.direction)
+            folder = folder_a if hp.predict_domain == "A" else folder_b
         return SingleFolderDataset(
             folder,
-            key=self.predict_domain,
+            key=hp.predict_domain,
             channels=channels,
-            transform=self._transform(channels, train=False),
-            max_dataset_size=self.max_dataset_size,
+            transform=transform,
+            max_dataset_size=hp.max_dataset_size,
         )
 
     # -- loaders ---------------------------------------------------------------------------
@@ -242,27 +214,29 @@ class UnpairedDataModule(L.LightningDataModule):
         if dataset is None:
             raise RuntimeError(f"call setup({stage!r}) before {stage}_dataloader()")
         # A handful of validation images does not need a pool of idle workers.
-        workers = min(self.num_workers, len(dataset)) if stage != "train" else self.num_workers
+        hp = self.hparams
+        workers = min(hp.num_workers, len(dataset)) if stage != "train" else hp.num_workers
         return DataLoader(
             dataset,
             num_workers=workers,
-            pin_memory=self.pin_memory and torch.cuda.is_available(),
-            persistent_workers=self.persistent_workers and workers > 0,
+            pin_memory=hp.pin_memory and torch.cuda.is_available(),
+            persistent_workers=hp.persistent_workers and workers > 0,
             drop_last=False,
             **kwargs,
         )
 
     def _eval_batch_size(self) -> int:
         # scale_width / none keep each image's aspect ratio: sizes differ, batch one at a time.
-        return self.batch_size if output_size_is_fixed(self.preprocess) else 1
+        fixed = output_size_is_fixed(self.hparams.preprocess)
+        return self.hparams.batch_size if fixed else 1
 
     def train_dataloader(self) -> DataLoader:
         return self._loader(
             self.train_set,
             "train",
-            batch_size=self.batch_size,
-            shuffle=not self.serial_batches,
-            generator=torch.Generator().manual_seed(self.seed),
+            batch_size=self.hparams.batch_size,
+            shuffle=not self.hparams.serial_batches,
+            generator=torch.Generator().manual_seed(self.hparams.seed),
         )
 
     def val_dataloader(self) -> DataLoader:
@@ -276,4 +250,14 @@ class UnpairedDataModule(L.LightningDataModule):
     def predict_dataloader(self) -> DataLoader:
         return self._loader(
             self.predict_set, "predict", batch_size=self._eval_batch_size(), shuffle=False
+        )
+
+
+def _check_synthetic_size(size: int, preprocess: str, crop_size: int) -> None:
+    """With ``crop`` alone nothing is resized: a crop larger than the image would be padded."""
+    if preprocess == "crop" and size < crop_size:
+        raise ValueError(
+            f"data.synthetic_size={size}: smaller than data.crop_size={crop_size} with "
+            f"data.preprocess=crop, so every crop would be padded; set data.synthetic_size="
+            f"{crop_size} or data.preprocess=resize_and_crop"
         )

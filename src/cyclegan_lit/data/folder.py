@@ -44,7 +44,7 @@ _EXTS = "/".join(IMG_EXTENSIONS[:3]) + "/..."
 
 def check_direction(direction: str) -> None:
     if direction not in DIRECTIONS:
-        raise ValueError(f"data.direction={direction!r} must be AtoB or BtoA")
+        raise ValueError(f"data.direction={direction!r}: must be AtoB or BtoA")
 
 
 def split_folders(root: str | os.PathLike, phase: str, direction: str) -> tuple[Path, Path]:

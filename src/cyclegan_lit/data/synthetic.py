@@ -152,7 +152,7 @@ def read_marker(root: str | os.PathLike) -> dict | None:
         return None
 
 
-def has_paired_test(root: str | os.PathLike) -> bool:
+def has_ground_truth(root: str | os.PathLike) -> bool:
     """Whether ``root`` holds a test split with ground truth (testA/x and testB/x: same scene)."""
     marker = read_marker(root)
     return bool(marker and marker.get("paired_test"))
@@ -185,11 +185,12 @@ def make_synthetic_dataset(
 ) -> Path:
     """Generate (or reuse) the synthetic dataset at ``root``; returns ``root``."""
     if size < 16:
-        raise ValueError(f"data.synthetic_size must be at least 16, got {size}")
+        raise ValueError(f"data.synthetic_size={size}: must be at least 16")
     if n_train < 1 or n_test < 1:
-        raise ValueError(
-            f"data.synthetic_train ({n_train}) and data.synthetic_test ({n_test}) must be >= 1"
+        key, value = (
+            ("data.synthetic_train", n_train) if n_train < 1 else ("data.synthetic_test", n_test)
         )
+        raise ValueError(f"{key}={value}: must be >= 1")
     root = Path(root)
     params = _params(size, n_train, n_test, seed)
     if read_marker(root) == params:

@@ -51,15 +51,14 @@ def validate_preprocess(preprocess: str, load_size: int, crop_size: int) -> None
     """Raise a one-line ValueError naming the ``data.*`` option that is wrong."""
     if preprocess not in PREPROCESS_OPTIONS:
         raise ValueError(
-            f"data.preprocess={preprocess!r} is not one of {', '.join(PREPROCESS_OPTIONS)}"
+            f"data.preprocess={preprocess!r}: not one of {', '.join(PREPROCESS_OPTIONS)}"
         )
-    if load_size < 1 or crop_size < 1:
-        raise ValueError(
-            f"data.load_size ({load_size}) and data.crop_size ({crop_size}) must be positive"
-        )
+    for option, size in (("load_size", load_size), ("crop_size", crop_size)):
+        if size < 1:
+            raise ValueError(f"data.{option}={size}: must be positive")
     if preprocess.endswith("_and_crop") and crop_size > load_size:
         raise ValueError(
-            f"data.crop_size ({crop_size}) is larger than data.load_size ({load_size}) with "
+            f"data.crop_size={crop_size}: larger than data.load_size={load_size} with "
             f"data.preprocess={preprocess}; set data.load_size >= data.crop_size"
         )
 

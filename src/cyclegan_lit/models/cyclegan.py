@@ -5,16 +5,13 @@ images (real_B vs G_A(A)) and D_B judges A-domain images. Each batch makes one g
 the discriminators frozen, then one discriminator step on pooled fakes from the same forward pass
 (no re-forward), exactly as the reference does.
 
-Deliberate differences from the reference, all documented in docs/model.md:
-
-* `wgangp` adds the gradient penalty to the discriminator loss (the reference never calls it).
-* `cosine` anneals over the whole run; `plateau` steps on a real validation metric.
-* Image pools use their own seeded RNG (per DDP rank) and are saved in checkpoints, together with
-  both optimizers and schedulers, so a resumed run continues where it stopped.
+Where it deliberately differs from the reference (WGAN-GP penalty, schedules, seeded pools saved
+in checkpoints) is listed in docs/model.md.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -26,33 +23,16 @@ from torch import Tensor, nn
 from torchmetrics.image import PeakSignalNoiseRatio, StructuralSimilarityIndexMeasure
 
 from cyclegan_lit.image_pool import ImagePool
-from cyclegan_lit.losses import GANLoss, gradient_penalty
+from cyclegan_lit.losses import GAN_MODES, GANLoss, gradient_penalty
 from cyclegan_lit.networks import (
-    build_discriminator,
-    build_generator,
+    DiscriminatorConfig,
+    GeneratorConfig,
     export_reference_weights,
     load_reference_weights,
 )
-from cyclegan_lit.schedulers import LR_POLICIES, build_scheduler
+from cyclegan_lit.networks.builders import options_from
+from cyclegan_lit.schedulers import SchedulerConfig, build_scheduler
 
-GAN_MODES = ("lsgan", "vanilla", "wgangp", "hinge")
-DEFAULT_GENERATOR: dict[str, Any] = {
-    "name": "resnet_9blocks",
-    "ngf": 64,
-    "norm": "instance",
-    "use_dropout": False,
-    "init_type": "normal",
-    "init_gain": 0.02,
-    "padding_type": "reflect",
-}
-DEFAULT_DISCRIMINATOR: dict[str, Any] = {
-    "name": "basic",
-    "ndf": 64,
-    "n_layers": 3,
-    "norm": "instance",
-    "init_type": "normal",
-    "init_gain": 0.02,
-}
 NET_NAMES = ("G_A", "G_B", "D_A", "D_B")
 LOSS_NAMES = ("D_A", "G_A", "cycle_A", "idt_A", "D_B", "G_B", "cycle_B", "idt_B")
 
@@ -72,8 +52,9 @@ class CycleGAN(L.LightningModule):
 
     def __init__(
         self,
-        generator: Mapping[str, Any] | None = None,
-        discriminator: Mapping[str, Any] | None = None,
+        generator: Mapping[str, Any] | GeneratorConfig | None = None,
+        discriminator: Mapping[str, Any] | DiscriminatorConfig | None = None,
+        scheduler: Mapping[str, Any] | SchedulerConfig | None = None,
         input_nc: int = 3,
         output_nc: int = 3,
         gan_mode: str = "lsgan",
@@ -86,20 +67,18 @@ class CycleGAN(L.LightningModule):
         lr: float = 2e-4,
         beta1: float = 0.5,
         beta2: float = 0.999,
-        lr_policy: str = "linear",
-        n_epochs: int = 100,
-        n_epochs_decay: int = 100,
-        epoch_count: int = 1,
-        lr_decay_epochs: int = 50,
-        plateau_monitor: str = "val/loss_cycle",
         gradient_clip_val: float | None = None,
         compile: bool = False,
         seed: int = 0,
     ) -> None:
         super().__init__()
+        generator_options = options_from(GeneratorConfig, generator, "model.generator")
+        discriminator_options = options_from(
+            DiscriminatorConfig, discriminator, "model.discriminator"
+        )
+        schedule = options_from(SchedulerConfig, scheduler, "model.scheduler")
         _validate_options(
             gan_mode=gan_mode,
-            lr_policy=lr_policy,
             lambdas={
                 "lambda_cycle": lambda_cycle,
                 "lambda_cycle_A": lambda_cycle_A,
@@ -109,42 +88,60 @@ class CycleGAN(L.LightningModule):
             },
             pool_size=pool_size,
             lr=lr,
-            epochs=(n_epochs, n_epochs_decay, epoch_count),
         )
         if lambda_identity > 0 and input_nc != output_nc:
             raise ValueError(
-                f"model.lambda_identity={lambda_identity} needs input_nc == output_nc "
+                f"model.lambda_identity={lambda_identity}: needs input_nc == output_nc "
                 f"(got {input_nc} and {output_nc}); set model.lambda_identity=0"
             )
-        generator_kwargs = {**DEFAULT_GENERATOR, **dict(generator or {})}
-        discriminator_kwargs = {**DEFAULT_DISCRIMINATOR, **dict(discriminator or {})}
-        # Plain dicts (not OmegaConf nodes) so checkpoints load with weights_only=True.
-        self.save_hyperparameters(ignore=["generator", "discriminator"])
-        self.hparams["generator"] = generator_kwargs
-        self.hparams["discriminator"] = discriminator_kwargs
+        # Plain dicts (not dataclasses or OmegaConf nodes): checkpoints load with weights_only=True.
+        self.save_hyperparameters(ignore=["generator", "discriminator", "scheduler"])
+        self.hparams["generator"] = dataclasses.asdict(generator_options)
+        self.hparams["discriminator"] = dataclasses.asdict(discriminator_options)
+        self.hparams["scheduler"] = dataclasses.asdict(schedule)
+        self.schedule = schedule
         self.automatic_optimization = False
 
         # Built in the reference's order (G_A, G_B, D_A, D_B) so a seed gives the same weights.
-        self.G_A = build_generator(**generator_kwargs, input_nc=input_nc, output_nc=output_nc)
-        self.G_B = build_generator(**generator_kwargs, input_nc=output_nc, output_nc=input_nc)
-        self.D_A = build_discriminator(**discriminator_kwargs, input_nc=output_nc)
-        self.D_B = build_discriminator(**discriminator_kwargs, input_nc=input_nc)
+        self.G_A = generator_options.build(input_nc, output_nc)
+        self.G_B = generator_options.build(output_nc, input_nc)
+        self.D_A = discriminator_options.build(output_nc)
+        self.D_B = discriminator_options.build(input_nc)
+        self.min_input_size = generator_options.min_input_size
 
         self.criterion_gan = GANLoss(gan_mode)
-        self.lambda_A = lambda_cycle if lambda_cycle_A is None else lambda_cycle_A
-        self.lambda_B = lambda_cycle if lambda_cycle_B is None else lambda_cycle_B
-        self.fake_A_pool = ImagePool(pool_size, seed=seed * 2)
-        self.fake_B_pool = ImagePool(pool_size, seed=seed * 2 + 1)
+        # Seeded in `setup`, once the DDP rank is known.
+        self.fake_A_pool = ImagePool(pool_size)
+        self.fake_B_pool = ImagePool(pool_size)
 
         self.val_metrics = self._make_image_metrics()
         self.test_metrics = self._make_image_metrics()
 
     # ------------------------------------------------------------------ set-up
     @property
-    def total_epochs(self) -> int:
-        """Epochs of the whole schedule (epoch_count .. n_epochs + n_epochs_decay): `max_epochs`."""
-        hp = self.hparams
-        return hp.n_epochs + hp.n_epochs_decay - hp.epoch_count + 1
+    def lambda_cycle_A(self) -> float:
+        """Cycle weight of domain A (the reference's ``lambda_A``): ``lambda_cycle`` unless set."""
+        weight = self.hparams.lambda_cycle_A
+        return self.hparams.lambda_cycle if weight is None else weight
+
+    @property
+    def lambda_cycle_B(self) -> float:
+        """Cycle weight of domain B (the reference's ``lambda_B``): ``lambda_cycle`` unless set."""
+        weight = self.hparams.lambda_cycle_B
+        return self.hparams.lambda_cycle if weight is None else weight
+
+    def check_image_size(self, size: int | None, option: str) -> None:
+        """One-line error, before any work, when images of side ``size`` (the value of the data
+        option ``option``) cannot pass through the generator; ``None`` means sizes vary."""
+        step = self.min_input_size
+        if size is None or size % step == 0:
+            return
+        name = self.hparams.generator["name"]
+        hint = " or use a ResNet generator" if step > 4 else ""
+        raise ValueError(
+            f"{option}={size}: model.generator.name={name} needs image sides that are a multiple "
+            f"of {step}; set {option}={max(step, size // step * step)}{hint}"
+        )
 
     @staticmethod
     def _make_image_metrics() -> nn.ModuleDict:
@@ -158,9 +155,9 @@ class CycleGAN(L.LightningModule):
     def setup(self, stage: str) -> None:
         # Each DDP rank keeps its own pools (as in the reference); seed them apart.
         rank = self.trainer.global_rank if self._trainer is not None else 0
-        seed = int(self.hparams.seed)
-        self.fake_A_pool.reseed(seed * 2 + 1_000_003 * rank)
-        self.fake_B_pool.reseed(seed * 2 + 1 + 1_000_003 * rank)
+        seed = int(self.hparams.seed) * 2 + 1_000_003 * rank
+        self.fake_A_pool.reseed(seed)
+        self.fake_B_pool.reseed(seed + 1)
         if self.hparams.compile and stage == "fit":
             # Compile each network in place (keeps state_dict keys free of `_orig_mod.`),
             # never the whole LightningModule (PITFALLS.md).
@@ -174,17 +171,7 @@ class CycleGAN(L.LightningModule):
         discriminator_params = [*self.D_A.parameters(), *self.D_B.parameters()]
         opt_g = torch.optim.Adam(generator_params, lr=hp.lr, betas=betas)
         opt_d = torch.optim.Adam(discriminator_params, lr=hp.lr, betas=betas)
-        schedulers = [
-            build_scheduler(
-                opt,
-                policy=hp.lr_policy,
-                n_epochs=hp.n_epochs,
-                n_epochs_decay=hp.n_epochs_decay,
-                epoch_count=hp.epoch_count,
-                lr_decay_epochs=hp.lr_decay_epochs,
-            )
-            for opt in (opt_g, opt_d)
-        ]
+        schedulers = [build_scheduler(opt, self.schedule) for opt in (opt_g, opt_d)]
         return [opt_g, opt_d], schedulers
 
     # ------------------------------------------------------------------ the algorithm
@@ -218,18 +205,19 @@ class CycleGAN(L.LightningModule):
     ) -> dict[str, Tensor]:
         """The six generator terms of the reference's `backward_G`, already weighted."""
         lambda_idt = self.hparams.lambda_identity
+        lambda_A, lambda_B = self.lambda_cycle_A, self.lambda_cycle_B
         losses: dict[str, Tensor] = {}
         if lambda_idt > 0:
             idt_A = self.G_A(real_B)
             idt_B = self.G_B(real_A)
-            losses["idt_A"] = F.l1_loss(idt_A.float(), real_B.float()) * self.lambda_B * lambda_idt
-            losses["idt_B"] = F.l1_loss(idt_B.float(), real_A.float()) * self.lambda_A * lambda_idt
+            losses["idt_A"] = F.l1_loss(idt_A.float(), real_B.float()) * lambda_B * lambda_idt
+            losses["idt_B"] = F.l1_loss(idt_B.float(), real_A.float()) * lambda_A * lambda_idt
         else:
             losses["idt_A"] = losses["idt_B"] = real_A.new_zeros((), dtype=torch.float32)
         losses["G_A"] = self.criterion_gan(self.D_A(fake_B), True, for_discriminator=False)
         losses["G_B"] = self.criterion_gan(self.D_B(fake_A), True, for_discriminator=False)
-        losses["cycle_A"] = F.l1_loss(rec_A.float(), real_A.float()) * self.lambda_A
-        losses["cycle_B"] = F.l1_loss(rec_B.float(), real_B.float()) * self.lambda_B
+        losses["cycle_A"] = F.l1_loss(rec_A.float(), real_A.float()) * lambda_A
+        losses["cycle_B"] = F.l1_loss(rec_B.float(), real_B.float()) * lambda_B
         return losses
 
     def discriminator_loss(self, discriminator: nn.Module, real: Tensor, fake: Tensor) -> Tensor:
@@ -290,13 +278,13 @@ class CycleGAN(L.LightningModule):
                 scheduler.step()
 
     def _plateau_metric(self) -> Tensor:
-        name = self.hparams.plateau_monitor
+        name = self.schedule.plateau_monitor
         metrics = self.trainer.callback_metrics
         if name not in metrics:
             available = ", ".join(sorted(metrics)) or "none (is validation disabled?)"
             raise ValueError(
-                f"model.lr_policy=plateau monitors model.plateau_monitor={name!r}, which was not "
-                f"logged; available: {available}"
+                f"model.scheduler.plateau_monitor={name!r}: not logged, so the plateau policy "
+                f"cannot step on it; logged: {available}"
             )
         return metrics[name]
 
@@ -386,33 +374,15 @@ class CycleGAN(L.LightningModule):
 
 
 def _validate_options(
-    gan_mode: str,
-    lr_policy: str,
-    lambdas: Mapping[str, float | None],
-    pool_size: int,
-    lr: float,
-    epochs: tuple[int, int, int],
+    gan_mode: str, lambdas: Mapping[str, float | None], pool_size: int, lr: float
 ) -> None:
     """One-line errors naming the config option, before any network is built."""
     if gan_mode not in GAN_MODES:
-        raise ValueError(f"model.gan_mode={gan_mode!r} is not one of {', '.join(GAN_MODES)}")
-    if lr_policy not in LR_POLICIES:
-        raise ValueError(f"model.lr_policy={lr_policy!r} is not one of {', '.join(LR_POLICIES)}")
+        raise ValueError(f"model.gan_mode={gan_mode!r}: not one of {', '.join(GAN_MODES)}")
     for name, value in lambdas.items():
         if value is not None and value < 0:
-            raise ValueError(f"model.{name}={value} must be >= 0")
+            raise ValueError(f"model.{name}={value}: must be >= 0")
     if pool_size < 0:
-        raise ValueError(f"model.pool_size={pool_size} must be >= 0 (0 disables the image pool)")
+        raise ValueError(f"model.pool_size={pool_size}: must be >= 0 (0 disables the image pool)")
     if lr <= 0:
-        raise ValueError(f"model.lr={lr} must be > 0")
-    n_epochs, n_epochs_decay, epoch_count = epochs
-    if n_epochs < 0 or n_epochs_decay < 0 or epoch_count < 1:
-        raise ValueError(
-            f"model.n_epochs={n_epochs} and model.n_epochs_decay={n_epochs_decay} must be >= 0 "
-            f"and model.epoch_count={epoch_count} >= 1"
-        )
-    if n_epochs + n_epochs_decay - epoch_count + 1 < 1:
-        raise ValueError(
-            f"model.n_epochs + model.n_epochs_decay ({n_epochs} + {n_epochs_decay}) leaves no "
-            f"epoch to train from model.epoch_count={epoch_count}"
-        )
+        raise ValueError(f"model.lr={lr}: must be > 0")

@@ -1,16 +1,23 @@
-"""Build generators and discriminators by their reference names (``--netG`` / ``--netD``).
+"""Generators and discriminators by their reference names (``--netG`` / ``--netD``).
 
-Builders take plain keyword arguments so that Lightning hyper-parameters stay serialisable
-(``build_generator(**cfg.generator, input_nc=3, output_nc=3)``) and initialise the weights like
-the reference's ``define_G`` / ``define_D``.
+``GeneratorConfig`` and ``DiscriminatorConfig`` are the one home of the networks' options and
+defaults (the reference's ``define_G`` / ``define_D`` arguments): the Hydra configs use them as
+schemas (``model.generator`` / ``model.discriminator``) and ``CycleGAN`` stores them as plain
+dicts in its hyper-parameters, so checkpoints stay loadable with ``weights_only=True``.
 """
 
 from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, TypeVar
 
 from torch import nn
 
 from .discriminators import NLayerDiscriminator, PixelDiscriminator
 from .init import INIT_TYPES, init_weights
+from .norms import NORM_NAMES
 from .resnet import PADDING_TYPES, ResnetGenerator
 from .unet import UnetGenerator
 
@@ -25,13 +32,21 @@ GENERATOR_ALIASES: dict[str, str] = {
 }
 DISCRIMINATOR_ALIASES: dict[str, str] = {"patchgan": "basic", "nlayers": "n_layers"}
 
+# Stride-2 downsamplings of each U-Net (``num_downs``): unet_256 reaches 1×1 from 256 px.
+UNET_DOWNSAMPLINGS: dict[str, int] = {"unet_256": 8, "unet_128": 7}
+
+
+def _check_choice(option: str, value: str, choices: tuple[str, ...]) -> None:
+    if value not in choices:
+        raise ValueError(f"{option}={value!r}: not one of {', '.join(choices)}")
+
 
 def _canonical(name: str, names: tuple[str, ...], aliases: dict[str, str], what: str) -> str:
     key = str(name).strip().lower()
     key = aliases.get(key, key)
     if key not in names:
         choices = ", ".join([*names, *(f"{a} (={c})" for a, c in aliases.items())])
-        raise ValueError(f"unknown {what} name {name!r}: choose one of {choices}")
+        raise ValueError(f"name={name!r}: not a {what}; choose one of {choices}")
     return key
 
 
@@ -45,61 +60,130 @@ def canonical_discriminator_name(name: str) -> str:
     return _canonical(name, DISCRIMINATOR_NAMES, DISCRIMINATOR_ALIASES, "discriminator")
 
 
-def _check_choice(value: str, choices: tuple[str, ...], option: str) -> None:
-    if value not in choices:
-        raise ValueError(f"unknown {option} {value!r}: choose one of {', '.join(choices)}")
+@dataclass
+class GeneratorConfig:
+    """A generator: the reference's ``--netG --ngf --norm --no_dropout --init_type --init_gain``.
+
+    ``padding_type`` (no reference flag) applies to the ResNet blocks only.
+    """
+
+    name: str = "resnet_9blocks"
+    ngf: int = 64
+    norm: str = "instance"
+    use_dropout: bool = False
+    init_type: str = "normal"
+    init_gain: float = 0.02
+    padding_type: str = "reflect"
+
+    def __post_init__(self) -> None:
+        canonical_generator_name(self.name)
+        _check_choice("norm", self.norm, NORM_NAMES)
+        _check_choice("padding_type", self.padding_type, PADDING_TYPES)
+        _check_choice("init_type", self.init_type, INIT_TYPES)
+
+    @property
+    def min_input_size(self) -> int:
+        """The smallest image side the generator takes: a U-Net needs 1×1 at its innermost block,
+        so its input must be a multiple of 2**num_downs; ResNets take any multiple of 4."""
+        downs = UNET_DOWNSAMPLINGS.get(canonical_generator_name(self.name))
+        return 4 if downs is None else 2**downs
+
+    @property
+    def receptive_field(self) -> int:
+        """Side of the input window one output pixel depends on. ResNet: 7×7 conv, two stride-2
+        3×3 convs, 2·n_blocks 3×3 convs at stride 4, two transposed convs, 7×7 conv, i.e. a
+        radius of 15 + 8·n_blocks px; a U-Net's innermost 1×1 sees its whole input."""
+        key = canonical_generator_name(self.name)
+        downs = UNET_DOWNSAMPLINGS.get(key)
+        if downs is not None:
+            return 2**downs
+        n_blocks = 9 if key == "resnet_9blocks" else 6
+        return 2 * (15 + 8 * n_blocks) + 1
+
+    def build(self, input_nc: int = 3, output_nc: int = 3) -> nn.Module:
+        """Build and initialise the generator, as the reference's ``define_G``."""
+        key = canonical_generator_name(self.name)
+        net: nn.Module
+        if key.startswith("resnet"):
+            net = ResnetGenerator(
+                input_nc,
+                output_nc,
+                self.ngf,
+                self.norm,
+                self.use_dropout,
+                n_blocks=9 if key == "resnet_9blocks" else 6,
+                padding_type=self.padding_type,
+            )
+        else:
+            net = UnetGenerator(
+                input_nc, output_nc, UNET_DOWNSAMPLINGS[key], self.ngf, self.norm, self.use_dropout
+            )
+        return init_weights(net, self.init_type, self.init_gain)
+
+
+@dataclass
+class DiscriminatorConfig:
+    """A discriminator: the reference's ``--netD --ndf --n_layers_D --norm --init_type ...``.
+
+    ``n_layers`` is read by ``n_layers`` only; ``basic`` is the 70×70 PatchGAN (3 layers).
+    """
+
+    name: str = "basic"
+    ndf: int = 64
+    n_layers: int = 3
+    norm: str = "instance"
+    init_type: str = "normal"
+    init_gain: float = 0.02
+
+    def __post_init__(self) -> None:
+        canonical_discriminator_name(self.name)
+        _check_choice("norm", self.norm, NORM_NAMES)
+        _check_choice("init_type", self.init_type, INIT_TYPES)
+
+    def build(self, input_nc: int = 3) -> nn.Module:
+        """Build and initialise the discriminator, as the reference's ``define_D``."""
+        key = canonical_discriminator_name(self.name)
+        net: nn.Module
+        if key == "pixel":
+            net = PixelDiscriminator(input_nc, self.ndf, norm=self.norm)
+        else:
+            n_layers = 3 if key == "basic" else self.n_layers
+            net = NLayerDiscriminator(input_nc, self.ndf, n_layers=n_layers, norm=self.norm)
+        return init_weights(net, self.init_type, self.init_gain)
+
+
+Options = TypeVar("Options", GeneratorConfig, DiscriminatorConfig)
+
+
+def options_from(
+    kind: type[Options], given: Mapping[str, Any] | Options | None, key: str
+) -> Options:
+    """``kind`` from a config mapping; an unknown option is a one-line error naming ``key``."""
+    if isinstance(given, kind):
+        return given
+    values = dict(given or {})
+    known = {field.name for field in dataclasses.fields(kind)}
+    unknown = sorted(set(values) - known)
+    if unknown:
+        raise ValueError(
+            f"{key}.{unknown[0]}={values[unknown[0]]!r}: not an option of {kind.__name__}; "
+            f"known: {', '.join(sorted(known))}"
+        )
+    try:
+        return kind(**values)
+    except ValueError as err:
+        raise ValueError(f"{key}.{err}") from None
 
 
 def build_generator(
-    name: str,
-    input_nc: int = 3,
-    output_nc: int = 3,
-    ngf: int = 64,
-    norm: str = "instance",
-    use_dropout: bool = False,
-    init_type: str = "normal",
-    init_gain: float = 0.02,
-    padding_type: str = "reflect",
+    name: str = "resnet_9blocks", input_nc: int = 3, output_nc: int = 3, **options: Any
 ) -> nn.Module:
-    """Build and initialise a generator; ``padding_type`` applies to the ResNet blocks only."""
-    key = canonical_generator_name(name)
-    _check_choice(padding_type, PADDING_TYPES, "padding_type")
-    _check_choice(init_type, INIT_TYPES, "init_type")
-    net: nn.Module
-    if key.startswith("resnet"):
-        n_blocks = 9 if key == "resnet_9blocks" else 6
-        net = ResnetGenerator(
-            input_nc,
-            output_nc,
-            ngf,
-            norm,
-            use_dropout,
-            n_blocks=n_blocks,
-            padding_type=padding_type,
-        )
-    else:
-        num_downs = 8 if key == "unet_256" else 7
-        net = UnetGenerator(input_nc, output_nc, num_downs, ngf, norm, use_dropout)
-    return init_weights(net, init_type, init_gain)
+    """Build a generator by name; ``options`` are ``GeneratorConfig`` fields (``ngf=8`` ...)."""
+    config = options_from(GeneratorConfig, {"name": name, **options}, "generator")
+    return config.build(input_nc, output_nc)
 
 
-def build_discriminator(
-    name: str,
-    input_nc: int = 3,
-    ndf: int = 64,
-    n_layers: int = 3,
-    norm: str = "instance",
-    init_type: str = "normal",
-    init_gain: float = 0.02,
-) -> nn.Module:
-    """Build and initialise a discriminator; only ``n_layers`` reads ``n_layers`` (basic is 3)."""
-    key = canonical_discriminator_name(name)
-    _check_choice(init_type, INIT_TYPES, "init_type")
-    net: nn.Module
-    if key == "basic":
-        net = NLayerDiscriminator(input_nc, ndf, n_layers=3, norm=norm)
-    elif key == "n_layers":
-        net = NLayerDiscriminator(input_nc, ndf, n_layers=n_layers, norm=norm)
-    else:
-        net = PixelDiscriminator(input_nc, ndf, norm=norm)
-    return init_weights(net, init_type, init_gain)
+def build_discriminator(name: str = "basic", input_nc: int = 3, **options: Any) -> nn.Module:
+    """Build a discriminator by name; ``options`` are ``DiscriminatorConfig`` fields."""
+    config = options_from(DiscriminatorConfig, {"name": name, **options}, "discriminator")
+    return config.build(input_nc)

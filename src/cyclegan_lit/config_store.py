@@ -1,9 +1,11 @@
-"""Where the Hydra configs live, and the resolvers they use.
+"""Where the Hydra configs live, the schemas they extend, and the resolvers they use.
 
 An installed console script cannot find a top-level ``conf/`` by a relative path: the wheel ships it
 as ``cyclegan_lit/conf`` (hatchling ``force-include``), while an editable install reads the source
-tree's ``conf/``. Importing this module also registers the ``cyclegan.*`` resolvers the configs use,
-so that anything that can find the configs can also resolve them.
+tree's ``conf/``. ``register_configs`` (run on import, like the ``cyclegan.*`` resolvers) stores the
+option dataclasses as ``base`` schemas of ``model/generator``, ``model/discriminator`` and
+``model/scheduler``, so their defaults live once, in the dataclasses, and a mistyped value is
+refused while composing, naming its key.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import netrc
 import os
 from pathlib import Path
 
+from hydra.core.config_store import ConfigStore
 from omegaconf import OmegaConf
 
 _PACKAGED = Path(__file__).resolve().parent / "conf"
@@ -29,9 +32,10 @@ def config_dir() -> Path:
     )
 
 
-def total_epochs(n_epochs: int, n_epochs_decay: int, epoch_count: int = 1) -> int:
-    """Epochs the reference trains: ``range(epoch_count, n_epochs + n_epochs_decay + 1)``."""
-    return int(n_epochs) + int(n_epochs_decay) - int(epoch_count) + 1
+def _total_epochs(n_epochs: int, n_epochs_decay: int, epoch_count: int = 1) -> int:
+    from cyclegan_lit.schedulers import total_epochs  # torch only when a config resolves it
+
+    return total_epochs(n_epochs, n_epochs_decay, epoch_count)
 
 
 def wandb_api_key_configured() -> bool:
@@ -53,9 +57,21 @@ def wandb_mode() -> str:
 def register_resolvers() -> None:
     """Register ``${cyclegan.total_epochs:...}`` and ``${cyclegan.wandb_mode:}`` (idempotent)."""
     if not OmegaConf.has_resolver("cyclegan.total_epochs"):
-        OmegaConf.register_new_resolver("cyclegan.total_epochs", total_epochs)
+        OmegaConf.register_new_resolver("cyclegan.total_epochs", _total_epochs)
     if not OmegaConf.has_resolver("cyclegan.wandb_mode"):
         OmegaConf.register_new_resolver("cyclegan.wandb_mode", wandb_mode)
 
 
+def register_configs() -> None:
+    """Store the option dataclasses as the ``base`` schema of their config groups."""
+    from cyclegan_lit.networks.builders import DiscriminatorConfig, GeneratorConfig
+    from cyclegan_lit.schedulers import SchedulerConfig
+
+    store = ConfigStore.instance()
+    store.store(group="model/generator", name="base", node=GeneratorConfig)
+    store.store(group="model/discriminator", name="base", node=DiscriminatorConfig)
+    store.store(group="model/scheduler", name="base", node=SchedulerConfig)
+
+
 register_resolvers()
+register_configs()

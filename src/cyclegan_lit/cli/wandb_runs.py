@@ -1,0 +1,39 @@
+"""One W&B run per job: named and grouped by the sweep, and closed when the job ends.
+
+In a Hydra multirun every job runs in one process; without ``wandb.finish()`` the second job would
+log into the first job's run (shared/PITFALLS.md, W&B).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from hydra.core.hydra_config import HydraConfig
+from hydra.types import RunMode
+from lightning.pytorch.loggers import Logger, WandbLogger
+from omegaconf import DictConfig, open_dict
+
+
+def name_sweep_job(cfg: DictConfig) -> None:
+    """In a sweep, give each job's W&B run the job's overrides as name and the sweep as group."""
+    if "wandb" not in (cfg.get("logger") or {}) or not HydraConfig.initialized():
+        return
+    hydra_cfg = HydraConfig.get()
+    if hydra_cfg.mode != RunMode.MULTIRUN:
+        return
+    with open_dict(cfg):
+        wandb_cfg = cfg.logger.wandb
+        sweep = Path(hydra_cfg.sweep.dir)
+        if wandb_cfg.get("group") is None:
+            wandb_cfg.group = f"{sweep.parent.name}_{sweep.name}"
+        if wandb_cfg.get("name") is None:
+            wandb_cfg.name = hydra_cfg.job.override_dirname or f"job{hydra_cfg.job.num}"
+
+
+def finish_wandb(loggers: list[Logger]) -> None:
+    """Close this job's W&B run, so that the next job of a sweep starts its own run."""
+    if any(isinstance(logger, WandbLogger) for logger in loggers):
+        import wandb
+
+        if wandb.run is not None:
+            wandb.finish()
