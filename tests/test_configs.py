@@ -62,7 +62,7 @@ def test_data_configs_build_the_datamodule(option: str, tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("option", ["horse2zebra", "monet2photo", "maps", "mini", "folder"])
 def test_standard_datasets_train_with_the_reference_defaults(option: str, tmp_path: Path) -> None:
-    # REFERENCE.md §1.9: the values the reference's train.py uses for cycle_gan.
+    # options/train_options.py and models/cycle_gan_model.py: the reference's defaults.
     overrides = [f"data={option}", "model=resnet6", f"data.root={tmp_path}"]
     with composed(overrides, tmp_path) as cfg:
         m, d, s = cfg.model, cfg.data, cfg.model.scheduler

@@ -1,9 +1,10 @@
 """One fp32 training step of our CycleGAN equals the reference's `optimize_parameters`.
 
-The oracle below is written from REFERENCE.md §1.3, §1.6 and §1.7 alone, in plain PyTorch, without
-any of our losses, pools or the LightningModule: two Adams, `set_requires_grad`, `backward_G`,
-`backward_D_basic`, an image pool that is not yet full. Our module runs through a real Lightning
-Trainer and must give the same eight losses and the same updated weights (relative error ≤ 1e-5).
+The oracle below is written from the reference's models/cycle_gan_model.py, models/networks.py
+(GANLoss) and util/image_pool.py alone, in plain PyTorch, without any of our losses, pools or
+the LightningModule: two Adams, `set_requires_grad`, `backward_G`, `backward_D_basic`, an image
+pool that is not yet full. Our module runs through a real Lightning Trainer and must give the
+same eight losses and the same updated weights (relative error ≤ 1e-5).
 """
 
 from __future__ import annotations

@@ -55,7 +55,7 @@ def test_full_pool_returns_about_half_stored_images():
 
 
 def reference_query(pool: list, pool_size: int, images: torch.Tensor) -> torch.Tensor:
-    """util/image_pool.py ImagePool.query (REFERENCE.md §1.7), with Python's global random."""
+    """util/image_pool.py ImagePool.query, with Python's global random."""
     import random
 
     out = []

@@ -1,6 +1,6 @@
 """The networks match the reference layer for layer: parameter counts, keys, shapes, init.
 
-Counts and key layouts are the facts of REFERENCE.md §1.12 and §2, measured from the reference's
+Counts and key layouts are facts measured from the reference's
 own networks.py; matching them is what lets official checkpoints load into our nets.
 """
 

@@ -1,7 +1,7 @@
 """Official checkpoint files load into our nets, and the files we write load into the reference.
 
 The reference stores each network as a bare ``state_dict`` (``<tag>_net_<name>.pth``) and loads it
-with ``torch.load(weights_only=True)`` plus a strict ``load_state_dict`` (REFERENCE.md §1.12).
+with ``torch.load(weights_only=True)`` plus a strict ``load_state_dict`` (models/base_model.py).
 """
 
 from __future__ import annotations

@@ -38,7 +38,10 @@ def test_output_size_of_each_option(preprocess, train):
 
 def test_none_matches_the_reference_rounding():
     out = build_transform("none", train=False)(_image(250, 362))
-    assert tuple(out.shape[-2:]) == (248, 360)  # REFERENCE.md §1.10: 362×250 → 360×248
+    assert tuple(out.shape[-2:]) == (
+        248,
+        360,
+    )  # data/base_dataset.py __make_power_2: 362×250 → 360×248
 
 
 def test_output_range_is_minus_one_to_one():

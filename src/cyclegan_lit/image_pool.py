@@ -1,16 +1,11 @@
-"""History of generated images that the discriminators learn from (REFERENCE.md §1.7).
+"""History of generated images that the discriminators learn from, as the reference's
+``util/image_pool.py``.
 
 Shrivastava et al. (2017): updating D with a buffer of past fakes, not only the latest ones, reduces
-oscillation. ``ImagePool.query`` follows the reference's ``util/image_pool.py`` draw for draw, with
-two differences that make a run reproducible and resumable:
-
-* it draws from its own ``random.Random(seed)``, never the global ``random`` module, so data loading
-  or other libraries cannot shift its sequence; ``reseed`` gives each DDP rank its own stream;
-* ``state_dict``/``load_state_dict`` save and restore the stored images and the RNG state, in a form
-  ``torch.save``/``torch.load(weights_only=True)`` accept, so a resumed run continues the same
-  sequence (the reference saves neither).
-
-Stored images are detached clones kept on the device they came from.
+oscillation. ``ImagePool.query`` follows the reference draw for draw, but from its own seeded
+``random.Random`` whose state, with the stored images, is saved in checkpoints, so a run is
+reproducible and resumes exactly. Deliberate differences from the reference are listed in
+docs/model.md. Stored images are detached clones kept on the device they came from.
 """
 
 from __future__ import annotations

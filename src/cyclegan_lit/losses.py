@@ -1,19 +1,9 @@
-"""GAN objectives and the WGAN-GP gradient penalty (REFERENCE.md §1.3).
+"""GAN objectives and the WGAN-GP gradient penalty, as the reference's ``models/networks.py``.
 
-``GANLoss`` reproduces the reference's ``networks.GANLoss`` for ``lsgan`` (default), ``vanilla`` and
-``wgangp``, and adds ``hinge``. The loss is always computed in fp32 (the prediction is cast with
-``.float()``) so it stays stable under bf16/fp16 autocast.
-
-Differences from the reference, on purpose:
-
-* ``wgangp``: the reference defines ``cal_gradient_penalty`` but ``cycle_gan_model`` never calls it
-  (issues #508, #1163, #1201), so its "WGAN-GP" is a plain critic loss without the penalty. With
-  ``wgangp`` our discriminator loss *includes* the penalty: the D loss is still the reference's
-  ``0.5 * (loss_real + loss_fake)``, and ``gradient_penalty(...)`` is added on top of it.
-* ``gradient_penalty`` detaches ``real`` and ``fake`` before building the interpolates, so the
-  penalty only trains the discriminator and never mutates the caller's tensors (the reference calls
-  ``requires_grad_`` on the caller's tensor for ``kind="real"``/``"fake"``).
-* ``gradient_penalty`` takes a ``torch.Generator`` for the mixing weights, so a run is reproducible.
+``GANLoss`` covers the reference's ``lsgan`` (default), ``vanilla`` and ``wgangp``, plus ``hinge``;
+it computes in fp32 so the loss stays stable under bf16/fp16 autocast. ``gradient_penalty`` is
+what ``wgangp`` needs to be WGAN-GP at all (the reference never calls its
+``cal_gradient_penalty``). Deliberate differences from the reference are listed in docs/model.md.
 """
 
 from __future__ import annotations

@@ -1,29 +1,12 @@
-"""Learning-rate schedules in epochs, as the reference's ``get_scheduler`` (REFERENCE.md §1.8).
+"""Learning-rate schedules in epochs, as the reference's ``get_scheduler`` (``models/networks.py``).
 
 ``SchedulerConfig`` is the one home of the schedule's options (``model.scheduler`` in the configs)
-and of its length, ``total_epochs``, which sets ``trainer.max_epochs``. Every scheduler returned by
-``build_scheduler`` is stepped **once per epoch, at the epoch's end**,
-as the reference's HEAD does; "epoch k" below is the LR used during the k-th epoch (1-based), i.e.
-after k−1 steps. Lightning does not step schedulers under manual optimization: the
-LightningModule does.
-
-Policies and how they differ from the reference:
-
-* ``linear`` (default): constant LR for ``n_epochs`` epochs, then linear decay over
-  ``n_epochs_decay`` epochs; after ``e`` steps the LR is
-  ``lr · (1 − max(0, e + epoch_count − n_epochs) / (n_epochs_decay + 1))``. With 100 + 100
-  epochs: 2e-4 for epochs 1–100, 1.980e-4 at 101, 1.010e-4 at 150, 1.98e-6 at 200. Same as the
-  reference HEAD (the 2024 code stepped at the epoch's start, so decay began one epoch early and
-  the last epoch ran at LR 0). ``epoch_count`` is the first epoch's number when resuming the
-  reference way, without scheduler state.
-* ``step``: ``StepLR(step_size=lr_decay_epochs, gamma)``, per epoch. The reference calls the option
-  ``lr_decay_iters`` but also steps it per epoch.
-* ``cosine``: ``CosineAnnealingLR(T_max=n_epochs + n_epochs_decay)``, so the LR anneals to 0 over
-  the whole run. The reference uses ``T_max=n_epochs``, and because it trains
-  ``n_epochs + n_epochs_decay`` epochs its LR climbs back to the initial value by the end.
-* ``plateau``: ``ReduceLROnPlateau(mode, factor=0.2, threshold=0.01, patience=5)``. The caller must
-  step it with a real metric (``scheduler.step(value)``); the reference steps it with a constant 0,
-  so its LR is cut ×0.2 every 6 epochs regardless of training.
+and of the run's length, ``total_epochs``, which sets ``trainer.max_epochs``. Every scheduler from
+``build_scheduler`` is stepped once per epoch, at the epoch's end, by the LightningModule: Lightning
+does not step schedulers under manual optimization. ``linear`` (default) keeps the LR for
+``n_epochs`` epochs, then decays it linearly over ``n_epochs_decay``; ``step``, ``cosine`` and
+``plateau`` wrap the torch schedulers with the reference's fixed settings. Deliberate differences
+from the reference (cosine length, plateau metric, step time) are listed in docs/model.md.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """One W&B run per job: named and grouped by the sweep, and closed when the job ends.
 
 In a Hydra multirun every job runs in one process; without ``wandb.finish()`` the second job would
-log into the first job's run (shared/PITFALLS.md, W&B).
+log into the first job's run (W&B keeps one run per process until wandb.finish()).
 """
 
 from __future__ import annotations

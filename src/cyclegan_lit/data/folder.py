@@ -1,25 +1,12 @@
 """Datasets over image folders: unpaired training pairs, one folder to predict, paired evaluation.
 
-Layout (as in the reference): ``<root>/trainA``, ``trainB``, ``testA``, ``testB``, each walked
-recursively and sorted. ``direction="BtoA"`` swaps the folders, so that batch key ``A`` is always
-the generator ``G_A``'s input and has ``input_nc`` channels, and ``B`` has ``output_nc``.
-
-Random pairing. ``UnpairedImageDataset`` returns ``A = A_paths[i % |A|]`` and a B drawn at random
-for every item (``serial_batches``: ``B_paths[i % |B|]``). The draws come from a ``random.Random``
-stream per process, seeded from ``(seed, rank, worker id, worker seed)``; the worker seed is the
-DataLoader's per-iterator base seed plus the worker id, which the DataLoader draws from its
-``generator`` (``UnpairedDataModule`` seeds it from ``data.seed``). Hence the pairing is
-reproducible for a fixed seed and worker count, differs between DDP ranks (``rank`` is set by the
-DataModule from the trainer) and workers, and differs between epochs: persistent workers keep
-drawing from their stream, and new workers get a new base seed. Without workers the main process
-keeps one stream for all epochs.
-
-Bad files. Paths are listed when the dataset is built, images are decoded only in ``__getitem__``.
-A file that cannot be decoded (empty, truncated, not an image, unreadable, too large, deleted) is
-logged once per process as a warning with its path and reason, recorded in ``bad_files``, and the
-next readable index of the same domain is used instead. Only when no image of a domain can be read
-does ``__getitem__`` raise ``ImageLoadError``. A missing root, split folder or an empty domain
-raises a one-line ``FileNotFoundError`` when the dataset is built.
+Layout as the reference's (``<root>/trainA``, ``trainB``, ``testA``, ``testB``, walked recursively
+and sorted); ``direction="BtoA"`` swaps the folders so that batch key ``A`` is always ``G_A``'s
+input. ``UnpairedImageDataset`` is the reference's ``data/unaligned_dataset.py``; its random B is
+drawn from a per-process stream seeded from ``(seed, rank, worker id, worker seed)``, so pairing is
+reproducible yet differs between DDP ranks, workers and epochs. Files are only listed up front and
+decoded in ``__getitem__``, where a broken one is skipped (and recorded in ``bad_files``) rather
+than ending the run. Deliberate differences from the reference are listed in docs/model.md.
 """
 
 from __future__ import annotations

@@ -1,26 +1,15 @@
 """Finding and decoding images: each Pillow mode handled on purpose, each bad file a one-line error.
 
-Decoding policy (the reference simply calls ``Image.open(p).convert("RGB")``):
-
-* EXIF orientation is applied (``ImageOps.exif_transpose``), so phone photos are upright.
-* Alpha (RGBA, LA, PA, La, RGBa, and P/L/RGB with a ``transparency`` entry) is **composited onto
-  white**. The reference drops alpha, which shows whatever colour the transparent pixels happen to
-  store (often black); opaque images decode identically to the reference.
-* P (palette) goes through RGBA, CMYK / YCbCr / LAB / HSV through Pillow's RGB conversion, and
-  ``1`` (bilevel) becomes 0 / 255.
-* 16-bit greyscale (``I;16``, ``I;16B``, ``I;16L``, and ``I``, which is how Pillow opens many 16-bit
-  PNG/TIFF files) is **scaled** from [0, 65535] to [0, 255] (``v / 257``, rounded); Pillow's own
-  ``convert("L")`` clips everything above 255 to white instead.
-* 32-bit float (``F``) is read as [0, 1] when all values lie in [0, 1], else as [0, 255]; clipped.
-* Greyscale output (``channels=1``) uses ITU-R 601 luma, like ``transforms.Grayscale``.
-
-``read_image`` returns a uint8 tensor and takes a faster path through ``torchvision.io`` for the
-common files whose decoding cannot differ from the policy above (baseline/progressive JPEG and 8-bit
-PNG without alpha or palette); everything else goes through ``load_image`` (Pillow).
+The reference simply calls ``Image.open(p).convert("RGB")``, which loses transparency, EXIF
+orientation and 16-bit range; here every mode has a defined result (docs/data.md, "Decoding").
+``read_image`` returns a uint8 tensor and takes a faster path through ``torchvision.io`` only for
+files whose decoding cannot differ from the Pillow path (complete JPEGs, 8-bit grey/RGB PNGs
+without transparency). Deliberate differences from the reference are listed in docs/model.md.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Iterable
 from pathlib import Path
@@ -134,10 +123,21 @@ def load_image(path: str | os.PathLike, channels: int = 3) -> Image.Image:
     """Decode ``path`` into a Pillow image of mode ``RGB`` (channels=3) or ``L`` (channels=1)."""
     if channels not in (1, 3):
         raise ValueError(f"channels must be 1 or 3, got {channels}")
-    path = Path(path)
-    img = _to_rgb_or_l(_open(path))
+    return _to_channels(_to_rgb_or_l(_open(Path(path))), channels)
+
+
+def _to_channels(img: Image.Image, channels: int) -> Image.Image:
     target = "RGB" if channels == 3 else "L"
     return img if img.mode == target else img.convert(target)
+
+
+def convert_image(img: Image.Image, channels: int = 3) -> Image.Image:
+    """An image already in memory, decoded by the same policy as a file (EXIF, alpha, modes)."""
+    if channels not in (1, 3):
+        raise ValueError(f"channels must be 1 or 3, got {channels}")
+    with contextlib.suppress(Exception):  # malformed EXIF: keep the pixels as stored
+        img = ImageOps.exif_transpose(img)
+    return _to_channels(_to_rgb_or_l(img), channels)
 
 
 def _fast_path_kind(path: Path) -> str | None:

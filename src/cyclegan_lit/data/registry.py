@@ -1,6 +1,6 @@
 """The standard CycleGAN datasets, described as data: name, zip, size and checksum.
 
-Sizes and SHA-256 digests are the ones TFDS publishes for the same zips (REFERENCE.md §5); where
+Sizes and SHA-256 digests are the ones TFDS publishes for the same zips; where
 none is published the download is checked only for zip integrity (CRC of every member).
 """
 

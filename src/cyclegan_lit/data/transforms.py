@@ -1,27 +1,12 @@
-"""Preprocessing: the reference's ``get_transform`` on torchvision ``transforms.v2``.
+"""Preprocessing: the reference's ``get_transform`` (``data/base_dataset.py``) on torchvision
+``transforms.v2``.
 
-Training (``train=True``), in the reference's order: greyscale if ``channels == 1``; resize
-(``resize*``: both sides to ``load_size``; ``scale_width*``: width to ``load_size``, height to
-``max(load_size * h / w, crop_size)``); random crop (``*crop``); ``none``: round both sides to a
-multiple of 4; random horizontal flip unless ``flip=False``; float in [-1, 1]. Resizing is bicubic
-with antialiasing, like Pillow's ``BICUBIC`` used by the reference. The transform takes a uint8
-tensor (C, H, W) or a Pillow image. A and B get independent transforms, hence independent crops
-and flips.
-
-Where we differ from the reference, on purpose:
-
-* ``scale_width``: the reference's tips page says the width goes to ``crop_size``; its code uses
-  ``load_size``. We follow the code.
-* ``none`` rounds to a multiple of 4 with Python's ``round`` exactly as the reference does
-  (banker's rounding, 362×250 → 360×248), but never below 4 pixels, and warns once per size
-  instead of printing.
-* A random crop larger than the image pads it with black (-1 after normalisation); the reference
-  raises from ``RandomCrop``.
-
-Evaluation (``train=False``) is deterministic, for validation grids and metrics: ``resize_and_crop``
-squashes to ``crop_size``² (as the reference's test.py does with load_size = crop_size); ``crop``
-and ``scale_width_and_crop`` take the centre crop instead of a random one; ``scale_width`` and
-``none`` are already deterministic. Nothing is flipped.
+``build_transform`` keeps the reference's order (greyscale, resize, crop, round to a multiple of 4
+for ``none``, flip, normalise to [-1, 1]) and resizes bicubic with antialiasing, like Pillow's
+``BICUBIC``. It takes a uint8 tensor (C, H, W) or a Pillow image. ``train=False`` gives the
+deterministic evaluation transform (no flip, centre crop), so validation grids and metrics are
+comparable between epochs. Deliberate differences from the reference are listed in docs/model.md;
+docs/data.md describes each ``preprocess`` option.
 """
 
 from __future__ import annotations

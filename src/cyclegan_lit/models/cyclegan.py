@@ -1,12 +1,10 @@
 """The CycleGAN LightningModule: the reference's `CycleGANModel.optimize_parameters`, step for step.
 
-Naming follows the reference (REFERENCE.md §1.6): G_A maps A→B, G_B maps B→A, D_A judges B-domain
-images (real_B vs G_A(A)) and D_B judges A-domain images. Each batch makes one generator step with
-the discriminators frozen, then one discriminator step on pooled fakes from the same forward pass
-(no re-forward), exactly as the reference does.
-
-Where it deliberately differs from the reference (WGAN-GP penalty, schedules, seeded pools saved
-in checkpoints) is listed in docs/model.md.
+Naming follows the reference's `models/cycle_gan_model.py`: G_A maps A→B, G_B maps B→A, D_A judges
+B-domain images (real_B vs G_A(A)) and D_B judges A-domain images. Each batch makes one generator
+step with the discriminators frozen, then one discriminator step on pooled fakes from the same
+forward pass (no re-forward), exactly as the reference does. Deliberate differences from the
+reference are listed in docs/model.md.
 """
 
 from __future__ import annotations
@@ -160,7 +158,7 @@ class CycleGAN(L.LightningModule):
         self.fake_B_pool.reseed(seed + 1)
         if self.hparams.compile and stage == "fit":
             # Compile each network in place (keeps state_dict keys free of `_orig_mod.`),
-            # never the whole LightningModule (PITFALLS.md).
+            # never the whole LightningModule (compiling it fails inside self.log).
             for net in (self.G_A, self.G_B, self.D_A, self.D_B):
                 net.compile()
 
@@ -264,7 +262,7 @@ class CycleGAN(L.LightningModule):
         )
 
     def on_before_optimizer_step(self, optimizer: torch.optim.Optimizer) -> None:
-        # Here, after the AMP scaler has unscaled the gradients (PITFALLS.md, Lightning #18089).
+        # Here, after the AMP scaler has unscaled the gradients (Lightning issue #18089).
         clip = self.hparams.gradient_clip_val
         if clip:
             self.clip_gradients(optimizer, gradient_clip_val=clip, gradient_clip_algorithm="norm")

@@ -1,4 +1,4 @@
-"""PatchGAN and PixelGAN discriminators, layer for layer as the reference (REFERENCE.md §1.2)."""
+"""PatchGAN and PixelGAN discriminators, layer for layer as the reference's models/networks.py."""
 
 from __future__ import annotations
 

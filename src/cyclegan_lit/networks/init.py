@@ -1,4 +1,4 @@
-"""Weight initialisation exactly as the reference's ``init_weights`` (REFERENCE.md §1.5).
+"""Weight initialisation exactly as the reference's ``init_weights`` (models/networks.py).
 
 Applied with ``net.apply`` so that, under the same seed, parameters are drawn in the same order
 as in the reference.

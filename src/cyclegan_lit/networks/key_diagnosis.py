@@ -1,8 +1,9 @@
 """Why a checkpoint does not fit a network, in one line instead of a list of 48 keys.
 
-The usual user errors with official checkpoints (REFERENCE.md §1.12, §4: dropout, norm, block
-count, width, wrong net) leave distinct traces in the keys and shapes; each architecture reads its
-own keys back (``read_layout``), and this module compares what the file and the network reveal.
+The usual user errors with official checkpoints (the reference's issues #461, #812, #1214:
+dropout, norm, block count, width, wrong net) leave distinct traces in the keys and shapes; each
+architecture reads its own keys back (``read_layout``), and this module compares what the file and
+the network reveal.
 """
 
 from __future__ import annotations

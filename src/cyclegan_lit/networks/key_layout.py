@@ -1,7 +1,7 @@
 """What a state_dict's keys reveal about the network that wrote them.
 
 Each architecture reads its own keys back (``read_layout`` next to the code that creates them), so
-the checkpoint diagnosis in key_diagnosis.py cannot drift from the layouts in REFERENCE.md §1.12.
+the checkpoint diagnosis in key_diagnosis.py cannot drift from the layouts the networks create.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Normalisation layers chosen by name, with the reference's conv-bias rule (REFERENCE.md §1.4).
+"""Normalisation layers chosen by name, with the reference's conv-bias rule (models/networks.py).
 
 ``syncbatch`` builds :class:`torch.nn.SyncBatchNorm` directly. Under Lightning you can instead keep
 ``norm="batch"`` and pass ``Trainer(sync_batchnorm=True)``: Lightning then converts every BatchNorm

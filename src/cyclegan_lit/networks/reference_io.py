@@ -1,4 +1,4 @@
-"""Read and write the official checkpoints' bare state_dict files (REFERENCE.md §1.12–1.13).
+"""Read and write the official checkpoints' bare state_dict files (models/base_model.py).
 
 The reference saves each network as ``<tag>_net_<name>.pth`` holding only ``state_dict()``; the
 pretrained downloads are one generator in ``latest_net_G.pth``. Loading here repairs what the

@@ -1,4 +1,4 @@
-"""ResNet generator (Johnson et al.), layer for layer as the reference (REFERENCE.md §1.1, §1.12).
+"""ResNet generator (Johnson et al.), layer for layer as the reference's models/networks.py.
 
 Module nesting and Sequential indices are part of the contract: they are the state_dict keys of
 the official checkpoints (``model.10.conv_block.1.weight`` ...).

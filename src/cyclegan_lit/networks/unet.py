@@ -1,4 +1,4 @@
-"""U-Net generator, nested exactly as the reference (REFERENCE.md §1.1, §1.12).
+"""U-Net generator, nested exactly as the reference's models/networks.py.
 
 Each level is an ``UnetSkipConnectionBlock`` whose layers live in a Sequential named ``model``;
 blocks nest through that Sequential, giving keys such as ``model.model.1.model.3.model.1.weight``.
