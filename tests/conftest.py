@@ -107,11 +107,14 @@ def read_metrics(run_dir: Path) -> dict[str, Any]:
 
 
 @contextmanager
-def composed(overrides: list[str], output_dir: Path) -> Iterator[DictConfig]:
-    """``train.yaml`` composed as the CLI does; HydraConfig is set so ``${hydra:...}`` resolves."""
+def composed(
+    overrides: list[str], output_dir: Path, config_name: str = "train"
+) -> Iterator[DictConfig]:
+    """``<config_name>.yaml`` composed as the CLI does; HydraConfig is set so ``${hydra:...}``
+    resolves."""
     GlobalHydra.instance().clear()
     with initialize_config_dir(str(config_dir()), version_base="1.3"):
-        cfg = compose("train", overrides=overrides, return_hydra_config=True)
+        cfg = compose(config_name, overrides=overrides, return_hydra_config=True)
         HydraConfig.instance().set_config(cfg)
         with open_dict(cfg):
             cfg.paths.output_dir = str(output_dir)

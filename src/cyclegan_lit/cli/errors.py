@@ -15,9 +15,9 @@ from typing import TypeVar
 
 from hydra.errors import InstantiationException
 
-from cyclegan_lit.data.download import DatasetDownloadError
+from cyclegan_lit.data.download import DownloadError
 
-USER_ERRORS: tuple[type[BaseException], ...] = (OSError, ValueError, DatasetDownloadError)
+USER_ERRORS: tuple[type[BaseException], ...] = (OSError, ValueError, DownloadError)
 
 Result = TypeVar("Result")
 

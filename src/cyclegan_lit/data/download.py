@@ -5,6 +5,8 @@ and downloads only when that folder has no `.complete` marker. Downloads resume 
 requests, transient failures are retried with backoff, the zip is checked against the published
 size and SHA-256, and extraction refuses anything that could write outside the dataset folder.
 The dataset folder appears in one rename, so a failure never leaves a half-extracted dataset.
+`download_file` is the single-file part (resume, retries, checks, progress), shared with the
+pretrained generators (`cyclegan_lit.inference.pretrained`).
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ import urllib.error
 import urllib.parse
 import urllib.request
 import zipfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from cyclegan_lit import __version__
@@ -37,8 +39,32 @@ _CHUNK = 2**20
 _MIRROR_HINT = "set data.base_url or $CYCLEGAN_DATASETS_URL to a mirror"
 
 
-class DatasetDownloadError(RuntimeError):
+class DownloadError(RuntimeError):
+    """A file could not be fetched or verified; the one-line message says what to do."""
+
+
+class DatasetDownloadError(DownloadError):
     """A dataset could not be fetched, verified or unpacked; the message says what to do."""
+
+
+@dataclasses.dataclass(frozen=True)
+class DownloadAdvice:
+    """What `download_file`'s one-line errors tell the user to do, and the error they raise."""
+
+    mirror: str = "use another mirror"  # after "try again later or ..."
+    not_found: str = "check the URL"  # after an HTTP 404 etc., before "or <mirror>"
+    url_setting: str = "the URL"  # the setting that gave the URL
+    disk: str = "write to another disk"  # after "free some disk space or ..."
+    error: type[DownloadError] = DownloadError
+
+
+_DATASET_ADVICE = DownloadAdvice(
+    mirror=_MIRROR_HINT,
+    not_found="check the dataset name",
+    url_setting=f"data.base_url / ${BASE_URL_ENV}",
+    disk="set paths.data_dir (cyclegan-data --data-dir) to another disk",
+    error=DatasetDownloadError,
+)
 
 
 class _TransientError(Exception):
@@ -88,7 +114,7 @@ def ensure_dataset(
     _refuse_user_folder(target)
     url = _dataset_url(base_url, spec)
     target.parent.mkdir(parents=True, exist_ok=True)
-    with _exclusive_lock(target.parent / DOWNLOADS_DIR / f"{name}.lock"):
+    with exclusive_lock(target.parent / DOWNLOADS_DIR / f"{name}.lock"):
         if is_dataset_ready(target):  # another process finished it while we waited
             return target
         _refuse_user_folder(target)
@@ -97,7 +123,17 @@ def ensure_dataset(
         zip_path = target.parent / DOWNLOADS_DIR / spec.filename
         sha256 = _kept_zip_digest(zip_path, spec)
         if sha256 is None:
-            sha256 = _download(url, zip_path, spec, retries, backoff_s, timeout_s, progress)
+            sha256 = download_file(
+                url,
+                zip_path,
+                spec.num_bytes,
+                spec.sha256,
+                progress,
+                retries=retries,
+                backoff_s=backoff_s,
+                timeout_s=timeout_s,
+                advice=_DATASET_ADVICE,
+            )
         try:
             _extract(zip_path, target, max_uncompressed_bytes, {"sha256": sha256, "url": url})
         except zipfile.BadZipFile as err:
@@ -128,7 +164,7 @@ def verify_download(name: str, data_dir: str | Path, spec: DatasetSpec | None = 
     if spec.sha256 is None and marker.is_file():
         recorded = json.loads(marker.read_text()).get("sha256")
         spec = dataclasses.replace(spec, sha256=recorded)
-    problem, digest = _check_zip(zip_path, spec)
+    problem, digest = _check_file(zip_path, spec.num_bytes, spec.sha256)
     if problem:
         raise DatasetDownloadError(f"{zip_path}: {problem}; delete it and download again")
     return digest
@@ -144,15 +180,19 @@ def sha256_of(path: Path) -> str:
 
 def _dataset_url(base_url: str | None, spec: DatasetSpec) -> str:
     url = f"{resolve_base_url(base_url)}/{spec.filename}"
+    _check_url(url, _DATASET_ADVICE)
+    return url
+
+
+def _check_url(url: str, advice: DownloadAdvice) -> None:
     parsed = urllib.parse.urlsplit(url)
     if parsed.scheme not in ("http", "https", "file") or (
         parsed.scheme != "file" and not parsed.netloc
     ):
-        raise DatasetDownloadError(
-            f"cannot download {url}: data.base_url / ${BASE_URL_ENV} must be an http(s)://host/... "
+        raise advice.error(
+            f"cannot download {url}: {advice.url_setting} must be an http(s)://host/... "
             f"or file:// URL"
         )
-    return url
 
 
 def _refuse_user_folder(target: Path) -> None:
@@ -164,8 +204,8 @@ def _refuse_user_folder(target: Path) -> None:
 
 
 @contextlib.contextmanager
-def _exclusive_lock(path: Path) -> Iterator[None]:
-    """Serialise downloads of one dataset across processes (e.g. one per node); POSIX only."""
+def exclusive_lock(path: Path) -> Iterator[None]:
+    """Serialise downloads of one file across processes (e.g. one per node); POSIX only."""
     path.parent.mkdir(parents=True, exist_ok=True)
     try:
         import fcntl
@@ -180,14 +220,15 @@ def _exclusive_lock(path: Path) -> Iterator[None]:
             fcntl.flock(f, fcntl.LOCK_UN)
 
 
-def _check_zip(path: Path, spec: DatasetSpec) -> tuple[str | None, str]:
-    """(what is wrong with a downloaded zip compared with the spec or None, its SHA-256)."""
+def _check_file(path: Path, num_bytes: int | None, sha256: str | None) -> tuple[str | None, str]:
+    """(what is wrong with a downloaded file given the expected size and digest, or None; its
+    SHA-256)."""
     size = path.stat().st_size
-    if spec.num_bytes is not None and size != spec.num_bytes:
-        return f"expected {spec.num_bytes} bytes, got {size}", ""
+    if num_bytes is not None and size != num_bytes:
+        return f"expected {num_bytes} bytes, got {size}", ""
     digest = sha256_of(path)  # one pass: both the check and the .complete marker need it
-    if spec.sha256 is not None and digest != spec.sha256.lower():
-        return f"expected sha256 {spec.sha256}, got {digest}", digest
+    if sha256 is not None and digest != sha256.lower():
+        return f"expected sha256 {sha256}, got {digest}", digest
     return None, digest
 
 
@@ -195,50 +236,71 @@ def _kept_zip_digest(zip_path: Path, spec: DatasetSpec) -> str | None:
     """Reuse a zip kept from an earlier run when it still matches the spec."""
     if not zip_path.is_file():
         return None
-    problem, digest = _check_zip(zip_path, spec)
+    problem, digest = _check_file(zip_path, spec.num_bytes, spec.sha256)
     if problem:
         zip_path.unlink()
         return None
     return digest
 
 
-def _download(
+def download_file(
     url: str,
-    zip_path: Path,
-    spec: DatasetSpec,
-    retries: int,
-    backoff_s: float,
-    timeout_s: float,
-    progress: bool,
+    dest: str | Path,
+    num_bytes: int | None = None,
+    sha256: str | None = None,
+    progress: bool = True,
+    *,
+    retries: int = 4,
+    backoff_s: float = 2.0,
+    timeout_s: float = 60.0,
+    check: Callable[[Path], None] | None = None,
+    advice: DownloadAdvice = DownloadAdvice(),
 ) -> str:
-    """Fetch `url` into `<zip>.part` (resuming), verify it, then rename it to `zip_path`."""
-    part = zip_path.with_name(zip_path.name + ".part")
-    with _progress_bar(progress, spec.name) as update:
+    """Fetch `url` into `<dest>.part` (resuming), verify it, rename it to `dest`; its SHA-256.
+
+    Transient failures (connection, HTTP 5xx, a body cut short) are retried `retries` times,
+    waiting `backoff_s` doubled per attempt; the `.part` file is kept for the next call. The
+    download must have `num_bytes` and `sha256` where given, and pass `check(part)`, which raises
+    a one-line ValueError for contents of the wrong kind; a failed check deletes the download.
+    Errors are `advice.error` with one line naming `url` and what to do. No lock is taken: callers
+    that may run concurrently hold `exclusive_lock`.
+    """
+    dest = Path(dest)
+    _check_url(url, advice)
+    part = dest.with_name(dest.name + ".part")
+    with _progress_bar(progress, dest.name) as update:
         for attempt in range(retries + 1):
             try:
-                _fetch_into(url, part, spec.num_bytes, timeout_s, update)
+                _fetch_into(url, part, num_bytes, timeout_s, update, advice)
                 break
             except _TransientError as err:
                 if attempt == retries:
                     kept = part.is_file() and part.stat().st_size > 0
                     resume = "the partial download is kept and resumes next time: " if kept else ""
-                    raise DatasetDownloadError(
+                    raise advice.error(
                         f"could not download {url}: {err} (after {retries + 1} attempts); "
-                        f"{resume}try again later or {_MIRROR_HINT}"
+                        f"{resume}try again later or {advice.mirror}"
                     ) from None
                 time.sleep(backoff_s * 2**attempt)
-    problem, digest = _check_zip(part, spec)
+    problem, digest = _check_file(part, num_bytes, sha256)
+    if problem is None and check is not None:
+        try:
+            check(part)
+        except ValueError as err:
+            problem = str(err)
     if problem:
         part.unlink(missing_ok=True)
-        raise DatasetDownloadError(
-            f"{url}: {problem}; the download was deleted: try again, or check that data.base_url "
-            f"/ $CYCLEGAN_DATASETS_URL serves the official files"
+        raise advice.error(
+            f"{url}: {problem}; the download was deleted: try again, or check that "
+            f"{advice.url_setting} serves the official files"
         )
-    os.replace(part, zip_path)
+    os.replace(part, dest)
     return digest
 
 
-def _fetch_into(url: str, part: Path, expected: int | None, timeout_s: float, update) -> None:
+def _fetch_into(
+    url: str, part: Path, expected: int | None, timeout_s: float, update, advice: DownloadAdvice
+) -> None:
     """One HTTP attempt: append to `part` from where it stopped, or start over."""
     offset = part.stat().st_size if part.exists() else 0
     if expected is not None and offset >= expected:
@@ -258,14 +320,12 @@ def _fetch_into(url: str, part: Path, expected: int | None, timeout_s: float, up
             raise _TransientError("HTTP 416, restarting from byte 0") from None
         if err.code >= 500 or err.code in (408, 429):
             raise _TransientError(f"server error (HTTP {err.code} {err.reason})") from None
-        raise DatasetDownloadError(
-            f"could not download {url}: HTTP {err.code} {err.reason}; check the dataset name "
-            f"or {_MIRROR_HINT}"
+        raise advice.error(
+            f"could not download {url}: HTTP {err.code} {err.reason}; {advice.not_found} "
+            f"or {advice.mirror}"
         ) from None
     except ValueError as err:  # e.g. "http:/host" without a host
-        raise DatasetDownloadError(
-            f"cannot download {url}: {err}; check data.base_url / ${BASE_URL_ENV}"
-        ) from None
+        raise advice.error(f"cannot download {url}: {err}; check {advice.url_setting}") from None
     except (OSError, http.client.HTTPException) as err:
         reason = getattr(err, "reason", err)
         raise _TransientError(f"connection failed ({reason})") from None
@@ -278,12 +338,12 @@ def _fetch_into(url: str, part: Path, expected: int | None, timeout_s: float, up
         length = response.headers.get("Content-Length")
         total = offset + int(length) if length is not None else expected
         update(completed=offset, total=total)
-        received = _copy_body(response, part, append=resumed, update=update)
+        received = _copy_body(response, part, append=resumed, update=update, advice=advice)
     if length is not None and received < int(length):
         raise _TransientError(f"connection dropped after {offset + received} bytes")
 
 
-def _copy_body(response, part: Path, append: bool, update) -> int:
+def _copy_body(response, part: Path, append: bool, update, advice: DownloadAdvice) -> int:
     received = 0
     with open(part, "ab" if append else "wb") as f:
         while True:
@@ -296,16 +356,15 @@ def _copy_body(response, part: Path, append: bool, update) -> int:
             try:
                 f.write(chunk)
             except OSError as err:
-                raise DatasetDownloadError(
-                    f"cannot write {part}: {err.strerror}; free some disk space or set "
-                    f"paths.data_dir (cyclegan-data --data-dir) to another disk"
+                raise advice.error(
+                    f"cannot write {part}: {err.strerror}; free some disk space or {advice.disk}"
                 ) from None
             received += len(chunk)
             update(advance=len(chunk))
 
 
 @contextlib.contextmanager
-def _progress_bar(enabled: bool, name: str) -> Iterator:
+def _progress_bar(enabled: bool, label: str) -> Iterator:
     """Yield `update(completed=, total=, advance=)`, drawing a rich progress bar when enabled."""
     if not enabled:
         yield lambda **_: None
@@ -328,7 +387,7 @@ def _progress_bar(enabled: bool, name: str) -> Iterator:
         TimeRemainingColumn(),
     )
     with Progress(*columns, console=Console(stderr=True), transient=False) as bar:
-        task = bar.add_task(f"{name}.zip", total=None)
+        task = bar.add_task(label, total=None)
         yield lambda **kwargs: bar.update(task, **kwargs)
 
 

@@ -1,0 +1,62 @@
+"""``index.html`` beside translated images: input and output side by side, as the reference's
+results page (util/html.py), with relative links so the folder can be moved or zipped."""
+
+from __future__ import annotations
+
+import html
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class IndexRow:
+    name: str  # the input's path relative to the input root
+    input_file: Path
+    output_file: Path
+    size: tuple[int, int]  # width, height
+
+
+def write_index(
+    output_dir: Path, rows: Sequence[IndexRow], title: str, skipped: Sequence[str] = ()
+) -> Path:
+    """Write ``<output_dir>/index.html`` (atomically) and return its path."""
+    esc = html.escape
+    lines = [
+        "<!DOCTYPE html>",
+        '<html><head><meta charset="utf-8">',
+        f"<title>{esc(title)}</title>",
+        "<style>body{font-family:sans-serif}td{padding:4px;vertical-align:top;text-align:center}"
+        "img{max-width:384px;max-height:384px;image-rendering:pixelated}</style>",
+        "</head><body>",
+        f"<h1>{esc(title)}</h1>",
+        f"<p>{len(rows)} images translated"
+        + (f", {len(skipped)} skipped (unreadable)" if skipped else "")
+        + ".</p>",
+        "<table><tr><th>file</th><th>input</th><th>output</th></tr>",
+    ]
+    for row in rows:
+        src = _relative(row.input_file, output_dir)
+        dst = _relative(row.output_file, output_dir)
+        width, height = row.size
+        lines.append(
+            f"<tr><td>{esc(row.name)}<br>{width}×{height}</td>"
+            f'<td><a href="{esc(src)}"><img src="{esc(src)}" alt="input"></a></td>'
+            f'<td><a href="{esc(dst)}"><img src="{esc(dst)}" alt="output"></a></td></tr>'
+        )
+    lines.append("</table>")
+    if skipped:
+        lines.append("<h2>Skipped</h2><ul>")
+        lines += [f"<li>{esc(reason)}</li>" for reason in skipped]
+        lines.append("</ul>")
+    lines.append("</body></html>")
+    path = output_dir / "index.html"
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    os.replace(tmp, path)
+    return path
+
+
+def _relative(path: Path, start: Path) -> str:
+    return Path(os.path.relpath(path, start)).as_posix()
