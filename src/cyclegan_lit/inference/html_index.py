@@ -27,8 +27,8 @@ def write_index(
         "<!DOCTYPE html>",
         '<html><head><meta charset="utf-8">',
         f"<title>{esc(title)}</title>",
-        "<style>body{font-family:sans-serif}td{padding:4px;vertical-align:top;text-align:center}"
-        "img{max-width:384px;max-height:384px;image-rendering:pixelated}</style>",
+        "<style>body{font-family:sans-serif}h1{font-size:1.2em}td{padding:4px;vertical-align:top;text-align:center}"
+        "img{image-rendering:pixelated}</style>",
         "</head><body>",
         f"<h1>{esc(title)}</h1>",
         f"<p>{len(rows)} images translated"
@@ -40,10 +40,12 @@ def write_index(
         src = _relative(row.input_file, output_dir)
         dst = _relative(row.output_file, output_dir)
         width, height = row.size
+        # small images shown enlarged, large ones reduced: 128 to 384 px wide on the page
+        shown = f'width="{min(384, max(128, width))}"'
         lines.append(
             f"<tr><td>{esc(row.name)}<br>{width}×{height}</td>"
-            f'<td><a href="{esc(src)}"><img src="{esc(src)}" alt="input"></a></td>'
-            f'<td><a href="{esc(dst)}"><img src="{esc(dst)}" alt="output"></a></td></tr>'
+            f'<td><a href="{esc(src)}"><img src="{esc(src)}" {shown} alt="input"></a></td>'
+            f'<td><a href="{esc(dst)}"><img src="{esc(dst)}" {shown} alt="output"></a></td></tr>'
         )
     lines.append("</table>")
     if skipped:
