@@ -13,6 +13,7 @@ from torch.utils.data import DataLoader
 
 from cyclegan_lit.data.folder import PairedEvalDataset, SingleFolderDataset, UnpairedImageDataset
 from cyclegan_lit.data.images import ImageLoadError
+from cyclegan_lit.data.sampling import EpochSampler
 from cyclegan_lit.data.transforms import build_transform
 
 torch.set_num_threads(1)
@@ -75,24 +76,49 @@ def test_random_pairing_is_reproducible_and_differs_by_seed_and_rank(tmp_path):
     assert first != [f"b{i:02d}.png" for i in range(40)]
 
 
-def _loader_b_names(ds, epochs=1, **kwargs) -> list[list[str]]:
-    loader = DataLoader(
-        ds, batch_size=1, shuffle=False, generator=torch.Generator().manual_seed(0), **kwargs
-    )
-    return [[Path(b["B_paths"][0]).name for b in loader] for _ in range(epochs)]
+def _epochs(ds, epochs=2, resume: tuple[int, int] | None = None, **kwargs) -> list[list[tuple]]:
+    """(A name, B name, A pixels) per item, per epoch, through an EpochSampler as in training."""
+    sampler = EpochSampler(len(ds), seed=7)
+    if resume is not None:
+        sampler.resume_at(*resume)
+    loader = DataLoader(ds, batch_size=1, sampler=sampler, **kwargs)
+    runs = []
+    for epoch in range(resume[0] if resume else 0, epochs):
+        sampler.set_epoch(epoch)
+        runs.append(
+            [(Path(b["A_paths"][0]).name, Path(b["B_paths"][0]).name, b["A"]) for b in loader]
+        )
+    return runs
 
 
 @pytest.mark.parametrize("persistent", [False, True])
-def test_random_pairing_across_workers_and_epochs(tmp_path, persistent):
-    ds = _dataset(make_dataset(tmp_path, n_a=24, n_b=200), seed=3)
+def test_pairing_crops_and_flips_follow_the_item_not_the_workers(tmp_path, persistent):
+    root = make_dataset(tmp_path, n_a=24, n_b=200)
+    rng = np.random.default_rng(0)
+    for path in sorted((root / "trainA").glob("*.png")):  # texture, so crops and flips show
+        Image.fromarray(rng.integers(0, 255, (SIZE, SIZE, 3), dtype=np.uint8)).save(path)
+    ds = _dataset(root, seed=3)
+    ds.domain_A.transform = build_transform("resize_and_crop", 12, 8, flip=True, channels=3)
     ds.domain_A.paths = ds.domain_A.paths * 5  # 120 items, cheap: same 24 files
-    run = _loader_b_names(ds, epochs=2, num_workers=2, persistent_workers=persistent)
-    again = _loader_b_names(ds, epochs=2, num_workers=2, persistent_workers=persistent)
-    assert run == again  # reproducible for a fixed seed and worker count
-    epoch1, epoch2 = run
-    assert epoch1 != epoch2  # a new pairing every epoch
-    worker0, worker1 = epoch1[0::2], epoch1[1::2]  # batch_size 1: workers alternate
-    assert sum(a == b for a, b in zip(worker0, worker1, strict=True)) < 10  # not the same stream
+    plain = _epochs(ds)
+    workers = _epochs(ds, num_workers=2, persistent_workers=persistent)
+    for one, other in zip(plain, workers, strict=True):  # the same draws whatever the workers
+        assert [x[:2] for x in one] == [x[:2] for x in other]
+        assert all(torch.equal(x[2], y[2]) for x, y in zip(one, other, strict=True))
+    epoch0, epoch1 = plain
+    assert [x[0] for x in epoch0] != [x[0] for x in epoch1]  # a new order every epoch
+    pairs0, pairs1 = dict(x[:2] for x in epoch0[:24]), dict(x[:2] for x in epoch1[:24])
+    assert pairs0 != pairs1  # and new partners
+    crops = {x[0]: x[2] for x in epoch0}
+    assert sum(not torch.equal(crops[x[0]], x[2]) for x in epoch1) > 10  # and new crops/flips
+
+
+def test_a_resumed_epoch_continues_with_the_same_items(tmp_path):
+    ds = _dataset(make_dataset(tmp_path, n_a=10, n_b=30), seed=3)
+    (full,) = _epochs(ds, epochs=2)[1:]
+    (resumed,) = _epochs(ds, epochs=2, resume=(1, 4))
+    assert [x[:2] for x in resumed] == [x[:2] for x in full[4:]]
+    assert all(torch.equal(x[2], y[2]) for x, y in zip(resumed, full[4:], strict=True))
 
 
 def test_btoa_swaps_folders_and_channels(tmp_path):

@@ -28,6 +28,7 @@ from .folder import (
     check_direction,
     split_folders,
 )
+from .sampling import EpochSampler, ResumableDataLoader
 from .sources import DatasetSource, SyntheticSource, dataset_source
 from .transforms import build_transform, output_size_is_fixed, validate_preprocess
 
@@ -210,13 +211,15 @@ class UnpairedDataModule(L.LightningDataModule):
         )
 
     # -- loaders ---------------------------------------------------------------------------
-    def _loader(self, dataset: Dataset | None, stage: str, **kwargs) -> DataLoader:
+    def _loader(
+        self, dataset: Dataset | None, stage: str, loader: type[DataLoader] = DataLoader, **kwargs
+    ) -> DataLoader:
         if dataset is None:
             raise RuntimeError(f"call setup({stage!r}) before {stage}_dataloader()")
         # A handful of validation images does not need a pool of idle workers.
         hp = self.hparams
         workers = min(hp.num_workers, len(dataset)) if stage != "train" else hp.num_workers
-        return DataLoader(
+        return loader(
             dataset,
             num_workers=workers,
             pin_memory=hp.pin_memory and torch.cuda.is_available(),
@@ -231,13 +234,28 @@ class UnpairedDataModule(L.LightningDataModule):
         return self.hparams.batch_size if fixed else 1
 
     def train_dataloader(self) -> DataLoader:
+        """Items are ``(epoch, index)``: order, pairing, crops and flips resume exactly."""
+        if self.train_set is None:
+            raise RuntimeError("call setup('fit') before train_dataloader()")
+        trainer = getattr(self, "trainer", None)
+        sampler = EpochSampler(
+            len(self.train_set),
+            seed=self.hparams.seed,
+            shuffle=not self.hparams.serial_batches,
+            epoch_source=(lambda: trainer.current_epoch) if trainer is not None else None,
+        )
         return self._loader(
             self.train_set,
             "train",
+            loader=ResumableDataLoader,
             batch_size=self.hparams.batch_size,
-            shuffle=not self.hparams.serial_batches,
-            generator=torch.Generator().manual_seed(self.hparams.seed),
+            sampler=sampler,
+            trained_batches=self._trained_batches if trainer is not None else None,
         )
+
+    def _trained_batches(self) -> int:
+        """Batches of the current epoch already trained (read when a checkpoint is written)."""
+        return self.trainer.fit_loop.epoch_loop.batch_progress.current.processed
 
     def val_dataloader(self) -> DataLoader:
         return self._loader(self.val_set, "val", batch_size=self._eval_batch_size(), shuffle=False)

@@ -2,9 +2,10 @@
 
 Layout as the reference's (``<root>/trainA``, ``trainB``, ``testA``, ``testB``, walked recursively
 and sorted); ``direction="BtoA"`` swaps the folders so that batch key ``A`` is always ``G_A``'s
-input. ``UnpairedImageDataset`` is the reference's ``data/unaligned_dataset.py``; its random B is
-drawn from a per-process stream seeded from ``(seed, rank, worker id, worker seed)``, so pairing is
-reproducible yet differs between DDP ranks, workers and epochs. Files are only listed up front and
+input. ``UnpairedImageDataset`` is the reference's ``data/unaligned_dataset.py``; an item's random
+B partner, crop and flip are drawn from ``(seed, rank, epoch, index)`` (``sampling.py``), so they
+are reproducible whatever the number of workers, differ between ranks and epochs, and survive a
+resume. Files are only listed up front and
 decoded in ``__getitem__``, where a broken one is skipped (and recorded in ``bad_files``) rather
 than ending the run. Deliberate differences from the reference are listed in docs/model.md.
 """
@@ -18,9 +19,10 @@ from collections.abc import Callable
 from pathlib import Path
 
 import torch
-from torch.utils.data import Dataset, get_worker_info
+from torch.utils.data import Dataset
 
 from .images import IMG_EXTENSIONS, ImageLoadError, find_images, read_image
+from .sampling import sample_seed
 from .transforms import build_transform
 
 log = logging.getLogger(__name__)
@@ -146,8 +148,6 @@ class UnpairedImageDataset(Dataset):
         self.serial_batches = serial_batches
         self.seed = seed
         self.rank = rank
-        self._rng: random.Random | None = None
-        self._rng_key: tuple | None = None
 
     @property
     def A_paths(self) -> list[Path]:
@@ -165,22 +165,21 @@ class UnpairedImageDataset(Dataset):
     def __len__(self) -> int:
         return max(len(self.domain_A), len(self.domain_B))
 
-    def _pairing_rng(self) -> random.Random:
-        info = get_worker_info()
-        key = (self.seed, self.rank) + ((info.id, info.seed) if info is not None else ())
-        if self._rng is None or self._rng_key != key:
-            self._rng = random.Random("cyclegan-lit/pairing/" + "/".join(map(str, key)))
-            self._rng_key = key
-        return self._rng
-
-    def b_index(self, index: int) -> int:
+    def b_index(self, index: int, epoch: int = 0) -> int:
+        """The B partner of item ``index`` in ``epoch``: serial, or drawn from its own seed."""
         if self.serial_batches:
             return index % len(self.domain_B)
-        return self._pairing_rng().randrange(len(self.domain_B))
+        rng = random.Random(sample_seed("pairing", self.seed, self.rank, epoch, index))
+        return rng.randrange(len(self.domain_B))
 
-    def __getitem__(self, index: int) -> dict:
-        a, a_path = self.domain_A.load(index)
-        b, b_path = self.domain_B.load(self.b_index(index))
+    def __getitem__(self, key: int | tuple[int, int]) -> dict:
+        """``key`` is an index, or ``(epoch, index)`` from ``EpochSampler``: the random crop,
+        flip and B partner are then a function of the key alone (see sampling.py)."""
+        epoch, index = key if isinstance(key, tuple) else (0, key)
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(sample_seed("transform", self.seed, self.rank, epoch, index))
+            a, a_path = self.domain_A.load(index)
+            b, b_path = self.domain_B.load(self.b_index(index, epoch))
         return {"A": a, "B": b, "A_paths": a_path, "B_paths": b_path}
 
 

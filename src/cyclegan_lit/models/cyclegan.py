@@ -358,17 +358,27 @@ class CycleGAN(L.LightningModule):
         return self
 
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
-        # Optimizers, schedulers and the AMP scaler are saved by Lightning; the pools are ours.
+        # Optimizers, schedulers and the AMP scaler are saved by Lightning; the pools and the
+        # torch RNG (dropout, the WGAN-GP mixing weights) are ours. The data's randomness is a
+        # function of (seed, epoch, index) and needs no state (data/sampling.py).
         checkpoint["image_pools"] = {
             "fake_A": self.fake_A_pool.state_dict(),
             "fake_B": self.fake_B_pool.state_dict(),
         }
+        checkpoint["torch_rng"] = {"cpu": torch.get_rng_state()}
+        if torch.cuda.is_available():
+            checkpoint["torch_rng"]["cuda"] = torch.cuda.get_rng_state_all()
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         pools = checkpoint.get("image_pools")
         if pools:
             self.fake_A_pool.load_state_dict(pools["fake_A"])
             self.fake_B_pool.load_state_dict(pools["fake_B"])
+        rng = checkpoint.get("torch_rng")
+        if rng:
+            torch.set_rng_state(rng["cpu"])
+            if "cuda" in rng and torch.cuda.is_available():
+                torch.cuda.set_rng_state_all(rng["cuda"])
 
 
 def _validate_options(
