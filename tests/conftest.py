@@ -44,6 +44,32 @@ TINY_OVERRIDES = [
 ]
 
 
+# A tiny CycleGAN (ngf = ndf = 8, a 6-block ResNet) for tests of what comes after training.
+TINY_MODEL = {"generator": {"name": "resnet_6blocks", "ngf": 8}, "discriminator": {"ndf": 8}}
+
+
+@pytest.fixture(scope="session")
+def tiny_model_and_checkpoint(tmp_path_factory: pytest.TempPathFactory):
+    """A real Lightning checkpoint of ``TINY_MODEL`` after one training batch, and the model."""
+    import lightning as L
+    import torch
+    from torch.utils.data import DataLoader
+
+    from cyclegan_lit.models import CycleGAN
+
+    torch.manual_seed(0)
+    model = CycleGAN(**TINY_MODEL)
+    batch = [{"A": torch.rand(3, 32, 32) * 2 - 1, "B": torch.rand(3, 32, 32) * 2 - 1}]
+    trainer = L.Trainer(
+        accelerator="cpu", max_epochs=1, logger=False, enable_checkpointing=False,
+        enable_progress_bar=False, enable_model_summary=False, limit_val_batches=0,
+    )  # fmt: skip
+    trainer.fit(model, train_dataloaders=DataLoader(batch, batch_size=1))
+    path = tmp_path_factory.mktemp("ckpt") / "tiny.ckpt"
+    trainer.save_checkpoint(path)
+    return model.eval(), path
+
+
 @pytest.fixture(scope="session")
 def shared_data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """One folder for the cached synthetic dataset, shared by every test run."""

@@ -7,12 +7,10 @@ import re
 import sys
 from pathlib import Path
 
-import lightning as L
 import numpy as np
 import pytest
 import torch
 from conftest import composed, run_cli
-from torch.utils.data import DataLoader
 
 from cyclegan_lit.cli.export import export
 from cyclegan_lit.inference import LoadedGenerator, load_generator
@@ -37,29 +35,13 @@ TINY_GENERATOR = ["generator.name=resnet_6blocks", "generator.ngf=8"]  # for a r
 
 
 @pytest.fixture(scope="module")
-def model_and_checkpoint(tmp_path_factory: pytest.TempPathFactory) -> tuple[CycleGAN, Path]:
-    """A real Lightning checkpoint of a tiny CycleGAN after one training batch."""
-    torch.manual_seed(0)
-    model = CycleGAN(**TINY)
-    batch = [{"A": torch.rand(3, 32, 32) * 2 - 1, "B": torch.rand(3, 32, 32) * 2 - 1}]
-    trainer = L.Trainer(
-        accelerator="cpu", max_epochs=1, logger=False, enable_checkpointing=False,
-        enable_progress_bar=False, enable_model_summary=False, limit_val_batches=0,
-    )  # fmt: skip
-    trainer.fit(model, train_dataloaders=DataLoader(batch, batch_size=1))
-    path = tmp_path_factory.mktemp("ckpt") / "tiny.ckpt"
-    trainer.save_checkpoint(path)
-    return model.eval(), path
+def checkpoint(tiny_model_and_checkpoint: tuple[CycleGAN, Path]) -> Path:
+    return tiny_model_and_checkpoint[1]
 
 
 @pytest.fixture(scope="module")
-def checkpoint(model_and_checkpoint: tuple[CycleGAN, Path]) -> Path:
-    return model_and_checkpoint[1]
-
-
-@pytest.fixture(scope="module")
-def trained(model_and_checkpoint: tuple[CycleGAN, Path]) -> CycleGAN:
-    return model_and_checkpoint[0]
+def trained(tiny_model_and_checkpoint: tuple[CycleGAN, Path]) -> CycleGAN:
+    return tiny_model_and_checkpoint[0]
 
 
 def _image(*shape: int, seed: int = 1) -> torch.Tensor:

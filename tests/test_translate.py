@@ -7,7 +7,6 @@ import re
 import sys
 from pathlib import Path
 
-import lightning as L
 import numpy as np
 import pytest
 import torch
@@ -15,7 +14,6 @@ from conftest import composed, run_cli
 from PIL import Image
 from test_download import DatasetServer
 from test_pretrained import g9_bytes  # noqa: F401  (the served pretrained file)
-from torch.utils.data import DataLoader
 
 from cyclegan_lit import translate
 from cyclegan_lit.cli.translate import translate_images
@@ -37,19 +35,8 @@ def _loaded(name: str = "resnet_6blocks", seed: int = 0) -> LoadedGenerator:
 
 
 @pytest.fixture(scope="module")
-def checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A real Lightning checkpoint of a tiny CycleGAN after one training batch."""
-    torch.manual_seed(0)
-    model = CycleGAN(**TINY)
-    batch = [{"A": torch.rand(3, 32, 32) * 2 - 1, "B": torch.rand(3, 32, 32) * 2 - 1}]
-    trainer = L.Trainer(
-        accelerator="cpu", max_epochs=1, logger=False, enable_checkpointing=False,
-        enable_progress_bar=False, enable_model_summary=False, limit_val_batches=0,
-    )  # fmt: skip
-    trainer.fit(model, train_dataloaders=DataLoader(batch, batch_size=1))
-    path = tmp_path_factory.mktemp("ckpt") / "tiny.ckpt"
-    trainer.save_checkpoint(path)
-    return path
+def checkpoint(tiny_model_and_checkpoint: tuple[CycleGAN, Path]) -> Path:
+    return tiny_model_and_checkpoint[1]
 
 
 def _images(folder: Path) -> Path:

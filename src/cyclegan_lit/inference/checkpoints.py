@@ -37,6 +37,24 @@ class LoadedGenerator:
     receptive_field: int  # side of the input window one output pixel depends on
     source: str  # what was loaded, for messages and reports
 
+    @classmethod
+    def of(
+        cls, net: nn.Module, options: GeneratorConfig, channels: tuple[int, int], source: str
+    ) -> LoadedGenerator:
+        """``net`` built from ``options`` with (input, output) ``channels``, in eval mode."""
+        return cls(net.eval(), *channels, options.min_input_size, options.receptive_field, source)
+
+
+def from_model(model: nn.Module, direction: str = "AtoB") -> LoadedGenerator:
+    """The generator of a ``CycleGAN`` LightningModule that translates in ``direction``."""
+    check_direction(direction)
+    hparams = model.hparams
+    options = options_from(GeneratorConfig, hparams["generator"], "generator")
+    channels = (hparams["input_nc"], hparams["output_nc"])
+    if direction == "AtoB":
+        return LoadedGenerator.of(model.G_A, options, channels, "model (G_A)")
+    return LoadedGenerator.of(model.G_B, options, channels[::-1], "model (G_B)")
+
 
 def check_direction(direction: str, key: str = "direction") -> None:
     if direction not in DIRECTIONS:
@@ -87,14 +105,7 @@ def _from_lightning(path: Path, checkpoint: Mapping[str, Any], direction: str) -
         k[len(prefix) :]: v for k, v in checkpoint["state_dict"].items() if k.startswith(prefix)
     }
     net = _load_into(options.build(input_nc, output_nc), state, path, name)
-    return LoadedGenerator(
-        net.eval(),
-        input_nc,
-        output_nc,
-        options.min_input_size,
-        options.receptive_field,
-        f"{path} ({name})",
-    )
+    return LoadedGenerator.of(net, options, (input_nc, output_nc), f"{path} ({name})")
 
 
 def _from_reference(
@@ -111,9 +122,7 @@ def _from_reference(
     unet = layout is not None and layout.num_downs is not None
     output_nc = int(weights[-1].shape[1] if unet else weights[-1].shape[0])
     net = _load_into(options.build(input_nc, output_nc), state, path, "the generator")
-    return LoadedGenerator(
-        net.eval(), input_nc, output_nc, options.min_input_size, options.receptive_field, str(path)
-    )
+    return LoadedGenerator.of(net, options, (input_nc, output_nc), str(path))
 
 
 def _load_into(net: nn.Module, state: Mapping[str, Any], path: Path, what: str) -> nn.Module:

@@ -27,10 +27,8 @@ from PIL import Image
 from torch import Tensor, nn
 
 from cyclegan_lit.data.images import convert_image
-from cyclegan_lit.networks import GeneratorConfig
-from cyclegan_lit.networks.builders import options_from
 
-from .checkpoints import LoadedGenerator, check_direction, load_generator
+from .checkpoints import LoadedGenerator, from_model, load_generator
 
 # The generators' total downsampling: tile origins on multiples of it sample like the whole pass.
 _STRIDE = 4
@@ -269,18 +267,5 @@ def _as_loaded(
     if isinstance(checkpoint, LoadedGenerator):
         return checkpoint
     if isinstance(checkpoint, nn.Module):  # a CycleGAN LightningModule
-        check_direction(direction)
-        hparams = checkpoint.hparams
-        options = options_from(GeneratorConfig, hparams["generator"], "generator")
-        channels = (hparams["input_nc"], hparams["output_nc"])
-        net = checkpoint.G_A if direction == "AtoB" else checkpoint.G_B
-        input_nc, output_nc = channels if direction == "AtoB" else channels[::-1]
-        return LoadedGenerator(
-            net.eval(),
-            input_nc,
-            output_nc,
-            options.min_input_size,
-            options.receptive_field,
-            "model",
-        )
+        return from_model(checkpoint, direction)
     return load_generator(checkpoint, direction, generator)
