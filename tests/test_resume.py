@@ -4,11 +4,14 @@ uninterrupted run ends: same losses at every later step, same weights, bit for b
 from __future__ import annotations
 
 import csv
+import signal
+import subprocess
+import time
 from pathlib import Path
 
 import pytest
 import torch
-from conftest import run_cli
+from conftest import CLI, run_cli
 
 # fp32 on the CPU, deterministic; 6 batches per epoch, 2 + 1 epochs; a checkpoint every 2 batches
 RUN = [
@@ -73,3 +76,48 @@ def test_a_run_resumed_inside_an_epoch_ends_bit_identical(tmp_path: Path, cli_en
     later, resumed_losses = _losses(tmp_path / "full"), _losses(tmp_path / "resumed")
     steps = sorted(s for s in later if s >= 16)
     assert steps and all(later[s] == resumed_losses[s] for s in steps)
+
+
+@pytest.mark.slow
+def test_sigterm_saves_says_where_exits_143_and_resumes_exactly(tmp_path: Path, cli_env) -> None:
+    run = [*RUN, f"paths.data_dir={tmp_path / 'data'}", "model.scheduler.n_epochs=10"]
+    full = run_cli([*run, "paths.log_dir=full"], tmp_path, cli_env)
+    assert full.returncode == 0, full.stderr
+    process = subprocess.Popen(
+        [str(CLI), *run, "paths.log_dir=part"],
+        cwd=tmp_path,
+        env=cli_env,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.monotonic() + 120
+    while not list((tmp_path / "part").glob("*/*/checkpoints/last.ckpt")):
+        assert process.poll() is None and time.monotonic() < deadline, "no checkpoint written"
+        time.sleep(0.02)
+    process.send_signal(signal.SIGTERM)
+    _, stderr = process.communicate(timeout=120)
+    assert process.returncode == 143, stderr
+    (line,) = [x for x in stderr.splitlines() if x.startswith("cyclegan-train: stopped by")]
+    assert "SIGTERM" in line and "resume with ckpt_path=" in line
+    ckpt = Path(line.split("ckpt_path=")[1].strip())
+    stopped_at = torch.load(ckpt, map_location="cpu", weights_only=True)["global_step"]
+    resumed = run_cli([*run, "paths.log_dir=resumed", f"ckpt_path={ckpt}"], tmp_path, cli_env)
+    assert resumed.returncode == 0, resumed.stderr
+    end, again = _checkpoint(tmp_path / "full"), _checkpoint(tmp_path / "resumed")
+    assert 0 < stopped_at < end["global_step"] == again["global_step"] == 2 * 6 * 11
+    for name, value in end["state_dict"].items():
+        assert torch.equal(value, again["state_dict"][name]), name
+
+
+def test_a_failed_checkpoint_write_keeps_the_previous_file(tmp_path: Path) -> None:
+    from cyclegan_lit.checkpoint_io import AtomicCheckpointIO
+
+    path = tmp_path / "last.ckpt"
+    io = AtomicCheckpointIO()
+    io.save_checkpoint({"step": torch.tensor(1)}, path)
+    with pytest.raises(Exception):  # noqa: B017 - what pickling raises is torch's business
+        io.save_checkpoint({"step": torch.tensor(2), "bad": lambda: None}, path)
+    assert torch.load(path, weights_only=True)["step"] == 1
+    assert [p.name for p in tmp_path.iterdir()] == ["last.ckpt"]  # no temp file left behind

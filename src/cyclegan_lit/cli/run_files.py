@@ -4,6 +4,8 @@ checkpoints, grids and logs went; and which checkpoint ``ckpt_path=last`` means.
 from __future__ import annotations
 
 import json
+import signal
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -91,3 +93,19 @@ def print_outputs(trainer: L.Trainer, output_dir: Path) -> None:
         elif logger.log_dir:
             lines.append(f"{type(logger).__name__}:  {Path(logger.log_dir).resolve()}")
     print("\n".join(lines))
+
+
+def exit_interrupted(trainer: L.Trainer) -> None:
+    """After SIGTERM or Ctrl+C: say where the checkpoint is and exit with 128 + the signal."""
+    from cyclegan_lit.callbacks.interrupt import SaveOnInterrupt
+
+    saver = next((c for c in trainer.callbacks if isinstance(c, SaveOnInterrupt)), None)
+    signum = saver.signal if saver is not None and saver.signal else signal.SIGTERM
+    epoch, batch = trainer.current_epoch, trainer.fit_loop.epoch_loop.batch_progress.current
+    where = f"epoch {epoch}, after batch {batch.processed}"
+    if saver is not None and saver.saved is not None:
+        message = f"saved {saver.saved}; resume with ckpt_path={saver.saved}"
+    else:
+        message = "no checkpoint written (callbacks.save_on_interrupt is off)"
+    print(f"cyclegan-train: stopped by {signum.name} at {where}: {message}", file=sys.stderr)
+    raise SystemExit(128 + int(signum))

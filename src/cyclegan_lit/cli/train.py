@@ -16,10 +16,12 @@ from typing import Any
 import hydra
 import lightning as L
 from lightning.pytorch.loggers import Logger
+from lightning.pytorch.utilities.exceptions import SIGTERMException
 from omegaconf import DictConfig, OmegaConf
 
 from cyclegan_lit.cli.errors import exit_on_user_error
 from cyclegan_lit.cli.run_files import (
+    exit_interrupted,
     print_config_tree,
     print_outputs,
     resolve_ckpt_path,
@@ -55,7 +57,10 @@ def train(cfg: DictConfig) -> dict[str, float]:
         ckpt_path = resolve_ckpt_path(cfg.get("ckpt_path"), cfg.paths)
         metrics: dict[str, float] = {}
         if cfg.get("train", True):
-            trainer.fit(model=model, datamodule=datamodule, ckpt_path=ckpt_path)
+            try:
+                trainer.fit(model=model, datamodule=datamodule, ckpt_path=ckpt_path)
+            except SIGTERMException:
+                exit_interrupted(trainer)
             metrics.update(scalars(trainer.callback_metrics))
         if cfg.get("test", False):
             # the final weights; with train=false, the checkpoint given by ckpt_path

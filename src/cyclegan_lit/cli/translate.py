@@ -24,6 +24,7 @@ from omegaconf import DictConfig, OmegaConf
 from PIL import Image
 from rich.progress import Progress
 
+from cyclegan_lit.atomic_files import atomic_write
 from cyclegan_lit.cli.errors import exit_on_user_error
 from cyclegan_lit.cli.run_files import resolve_ckpt_path
 from cyclegan_lit.config_store import config_dir
@@ -178,16 +179,14 @@ def _save(
 
 
 def _write(image: torch.Tensor, path: Path) -> None:
-    """Save a uint8 C×H×W tensor atomically: a temp file beside ``path``, then a rename."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+    """Save a uint8 C×H×W tensor, whole or not at all."""
     array = image.permute(1, 2, 0).numpy()
     pil = Image.fromarray(array[..., 0] if array.shape[-1] == 1 else np.ascontiguousarray(array))
-    tmp = path.with_name(f".{path.name}.tmp")
     fmt = Image.registered_extensions().get(path.suffix.lower())
     if fmt is None:
         raise ValueError(f"format={path.suffix.lstrip('.')}: Pillow cannot write this format")
-    pil.save(tmp, format=fmt, **_SAVE_OPTIONS.get(path.suffix.lower(), {}))
-    os.replace(tmp, path)
+    options = _SAVE_OPTIONS.get(path.suffix.lower(), {})
+    atomic_write(path, lambda file: pil.save(file, format=fmt, **options))
 
 
 def _plain(node: DictConfig | None) -> dict | None:

@@ -18,7 +18,6 @@ import json
 import logging
 import math
 import os
-import tempfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,6 +25,7 @@ from pathlib import Path
 import torch
 from torch import Tensor, nn
 
+from cyclegan_lit.atomic_files import atomic_path
 from cyclegan_lit.inference.checkpoints import LoadedGenerator
 from cyclegan_lit.networks.reference_io import export_reference_generator
 
@@ -414,24 +414,13 @@ def _write_checked(
     runtime: str,
     atol: float,
 ) -> ExportResult:
-    """``write`` a temp file beside ``path``, ``verify`` it, then os.replace it into ``path``."""
+    """``write`` a temp file beside ``path``, ``verify`` it, then move it onto ``path``."""
     target = Path(path)
     if target.is_dir():
         raise IsADirectoryError(f"{target}: is a folder; give the path of the file to write")
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
-    os.close(fd)
-    tmp = Path(name)
-    try:
+    with atomic_path(target) as tmp:
         write(tmp)
         checks = _checked(verify(tmp), atol) if verify is not None else []
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)
-        os.replace(tmp, target)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
     return ExportResult(
         target,
         format,

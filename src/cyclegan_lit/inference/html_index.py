@@ -9,6 +9,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from cyclegan_lit.atomic_files import atomic_write
+
 
 @dataclass(frozen=True)
 class IndexRow:
@@ -53,11 +55,8 @@ def write_index(
         lines += [f"<li>{esc(reason)}</li>" for reason in skipped]
         lines.append("</ul>")
     lines.append("</body></html>")
-    path = output_dir / "index.html"
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    os.replace(tmp, path)
-    return path
+    page = ("\n".join(lines) + "\n").encode("utf-8")
+    return atomic_write(output_dir / "index.html", lambda file: file.write(page))
 
 
 def _relative(path: Path, start: Path) -> str:

@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import os
 import pickle
-import tempfile
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 
 import torch
 from torch import Tensor, nn
+
+from cyclegan_lit.atomic_files import atomic_torch_save
 
 from .key_diagnosis import mismatch_message
 from .key_layout import StateDict
@@ -53,25 +54,6 @@ def reference_state_dict(net: nn.Module) -> dict[str, Tensor]:
     }
 
 
-def _atomic_save(state_dict: dict[str, Tensor], path: Path) -> Path:
-    """torch.save to a temp file in the same folder, then os.replace: never a half-written file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            torch.save(state_dict, f)
-            f.flush()
-            os.fsync(f.fileno())
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
-
-
 def _check_file_part(value: str, what: str) -> None:
     if not value or "/" in value or os.sep in value:
         raise ValueError(f"export_reference_weights: {what} {value!r} must be a non-empty name")
@@ -90,7 +72,7 @@ def export_reference_weights(
     paths = []
     for name, net in nets.items():
         _check_file_part(name, "net name")
-        paths.append(_atomic_save(reference_state_dict(net), out / f"{tag}_net_{name}.pth"))
+        paths.append(atomic_torch_save(reference_state_dict(net), out / f"{tag}_net_{name}.pth"))
     return paths
 
 
@@ -102,7 +84,7 @@ def export_reference_generator(net: nn.Module, path: str | os.PathLike[str]) -> 
     target = Path(path)
     if target.is_dir():
         target = target / "latest_net_G.pth"
-    return _atomic_save(reference_state_dict(net), target)
+    return atomic_torch_save(reference_state_dict(net), target)
 
 
 # --------------------------------------------------------------------------- loading
