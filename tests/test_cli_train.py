@@ -77,7 +77,7 @@ def test_ckpt_path_last_without_runs_says_so(
 ) -> None:
     result = run_cli([*tiny, "logger=none", "ckpt_path=last"], tmp_path, cli_env)
     assert result.returncode != 0
-    assert "no last.ckpt under" in result.stderr
+    assert "no complete last.ckpt under" in result.stderr
 
 
 @pytest.mark.slow

@@ -332,3 +332,15 @@ def test_hparams_from_omegaconf_are_plain_and_checkpoint_loads_weights_only(tmp_
     trainer.save_checkpoint(tmp_path / "m.ckpt")
     checkpoint = torch.load(tmp_path / "m.ckpt", map_location="cpu", weights_only=True)
     assert checkpoint["hyper_parameters"]["generator"]["name"] == "resnet_6blocks"
+
+
+def test_image_metrics_are_fp32_under_mixed_precision(tmp_path):
+    """The identity baseline does not depend on the model: bf16-mixed must not change it."""
+    model = CycleGAN(**TINY)
+    scores = {}
+    for precision in ("32", "bf16-mixed"):
+        trainer = _trainer(tmp_path, precision=precision)
+        (result,) = trainer.validate(model, dataloaders=_loader(RandomPaired(), batch_size=2))
+        scores[precision] = result
+    for name in ("val/ssim_identity_AtoB", "val/psnr_identity_BtoA"):
+        assert scores["bf16-mixed"][name] == pytest.approx(scores["32"][name], rel=1e-5), name

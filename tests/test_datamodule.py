@@ -119,6 +119,8 @@ def test_no_test_split_validates_on_train_and_test_stage_says_what_is_missing(tm
         (dict(batch_size=0), "data.batch_size"),
         (dict(preprocess="crop", synthetic_size=16, crop_size=32), "data.synthetic_size=16"),
         (dict(name="horze2zebra"), "data.name='horze2zebra'"),
+        (dict(batch_size="abc"), "data.batch_size='abc': must be an integer"),
+        (dict(max_dataset_size=0), "data.max_dataset_size=0: must be >= 1"),
     ],
 )
 def test_bad_options_are_one_line_and_name_the_option(kwargs, option):

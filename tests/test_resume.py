@@ -121,3 +121,22 @@ def test_a_failed_checkpoint_write_keeps_the_previous_file(tmp_path: Path) -> No
         io.save_checkpoint({"step": torch.tensor(2), "bad": lambda: None}, path)
     assert torch.load(path, weights_only=True)["step"] == 1
     assert [p.name for p in tmp_path.iterdir()] == ["last.ckpt"]  # no temp file left behind
+
+
+def test_ckpt_path_last_skips_a_truncated_newest_checkpoint(tmp_path: Path, capsys) -> None:
+    from omegaconf import OmegaConf
+
+    from cyclegan_lit.cli.run_files import resolve_ckpt_path
+
+    good = tmp_path / "outputs" / "day" / "08-00" / "checkpoints" / "last.ckpt"
+    cut = tmp_path / "outputs" / "day" / "09-00" / "checkpoints" / "last.ckpt"
+    for path in (good, cut):
+        path.parent.mkdir(parents=True)
+        torch.save({"step": torch.tensor(1)}, path)
+    cut.write_bytes(cut.read_bytes()[:100])  # killed mid-write, by a writer that is not atomic
+    paths = OmegaConf.create({"log_dir": str(tmp_path / "outputs"), "sweep_dir": "none"})
+    assert resolve_ckpt_path("last", paths) == str(good)
+    assert f"skipping {cut}: truncated or unreadable" in capsys.readouterr().err
+    good.write_bytes(b"")
+    with pytest.raises(FileNotFoundError, match=r"^ckpt_path=last: no complete last\.ckpt"):
+        resolve_ckpt_path("last", paths)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import signal
 import sys
+import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -50,12 +51,23 @@ def resolve_ckpt_path(ckpt_path: str | None, paths: DictConfig) -> str | None:
         return ckpt_path
     roots = [Path(paths.log_dir), Path(paths.sweep_dir)]
     found = [p for root in roots if root.is_dir() for p in root.glob("**/last.ckpt")]
-    if not found:
-        raise FileNotFoundError(
-            f"ckpt_path=last: no last.ckpt under {roots[0]} or {roots[1]}; "
-            "give the path of a .ckpt file"
-        )
-    return str(max(found, key=lambda p: p.stat().st_mtime))
+    for path in sorted(found, key=lambda p: p.stat().st_mtime, reverse=True):
+        if _is_complete(path):
+            return str(path)
+        print(f"ckpt_path=last: skipping {path}: truncated or unreadable", file=sys.stderr)
+    raise FileNotFoundError(
+        f"ckpt_path=last: no complete last.ckpt under {roots[0]} or {roots[1]}; "
+        "give the path of a .ckpt file"
+    )
+
+
+def _is_complete(path: Path) -> bool:
+    """A torch checkpoint is a zip whose directory is written last: a cut file has none."""
+    try:
+        with zipfile.ZipFile(path):
+            return True
+    except (OSError, zipfile.BadZipFile):
+        return False
 
 
 def scalars(metrics: dict[str, Any]) -> dict[str, float]:

@@ -15,7 +15,9 @@ also carry ``A_target`` and ``B_target``.
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 import lightning as L
 import torch
@@ -69,6 +71,7 @@ class UnpairedDataModule(L.LightningDataModule):
     ) -> None:
         super().__init__()
         self.save_hyperparameters()
+        _check_integers(self.hparams)
         check_direction(direction)
         validate_preprocess(preprocess, load_size, crop_size)
         for option, value in (("input_nc", input_nc), ("output_nc", output_nc)):
@@ -81,6 +84,10 @@ class UnpairedDataModule(L.LightningDataModule):
                 raise ValueError(f"data.{option}={value}: must be at least 1")
         if num_workers < 0:
             raise ValueError(f"data.num_workers={num_workers}: must be >= 0")
+        if max_dataset_size is not None and max_dataset_size < 1:
+            raise ValueError(
+                f"data.max_dataset_size={max_dataset_size}: must be >= 1, or null for all images"
+            )
         self.source: DatasetSource = dataset_source(
             name,
             root,
@@ -279,3 +286,27 @@ def _check_synthetic_size(size: int, preprocess: str, crop_size: int) -> None:
             f"data.preprocess=crop, so every crop would be padded; set data.synthetic_size="
             f"{crop_size} or data.preprocess=resize_and_crop"
         )
+
+
+_INTEGER_OPTIONS = (
+    "load_size",
+    "crop_size",
+    "input_nc",
+    "output_nc",
+    "max_dataset_size",
+    "batch_size",
+    "num_workers",
+    "num_val_images",
+    "synthetic_size",
+    "synthetic_train",
+    "synthetic_test",
+    "seed",
+)
+
+
+def _check_integers(options: Mapping[str, Any]) -> None:
+    """``data.batch_size=abc`` names its key instead of failing later inside a comparison."""
+    for name in _INTEGER_OPTIONS:
+        value = options[name]
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int)):
+            raise ValueError(f"data.{name}={value!r}: must be an integer")

@@ -326,7 +326,9 @@ class CycleGAN(L.LightningModule):
                 continue  # identity baseline is undefined across channel counts
             for kind in ("psnr", "ssim"):
                 metric = metrics[f"{kind}_{name}"]
-                metric(_to_unit_range(prediction), _to_unit_range(target))
+                # in fp32 even under bf16/16-mixed: SSIM's filtering in bf16 is far off
+                with torch.autocast(self.device.type, enabled=False):
+                    metric(_to_unit_range(prediction), _to_unit_range(target))
                 self.log(f"{prefix}/{kind}_{name}", metric, batch_size=size)
 
     def validation_step(self, batch: Mapping[str, Any], batch_idx: int) -> None:
