@@ -140,3 +140,41 @@ def test_ckpt_path_last_skips_a_truncated_newest_checkpoint(tmp_path: Path, caps
     good.write_bytes(b"")
     with pytest.raises(FileNotFoundError, match=r"^ckpt_path=last: no complete last\.ckpt"):
         resolve_ckpt_path("last", paths)
+
+
+@pytest.mark.parametrize(
+    ("damage", "message"),
+    [
+        ("empty", r"truncated or not a checkpoint"),
+        ("random", r"truncated or not a checkpoint"),
+        ("cut", r"truncated or not a checkpoint"),
+        ("pth", r"not a Lightning checkpoint"),
+        (
+            "other_net",
+            r"written by another architecture \(model\.generator\.ngf: checkpoint 8, config 16",
+        ),
+    ],
+)
+def test_a_checkpoint_that_cannot_resume_is_one_line_before_any_work(
+    tmp_path: Path, tiny_model_and_checkpoint, damage: str, message: str
+) -> None:
+    from cyclegan_lit.checkpoint_io import check_resumable
+    from cyclegan_lit.models import CycleGAN
+
+    model, good = tiny_model_and_checkpoint
+    path = tmp_path / "last.ckpt"
+    data = good.read_bytes()
+    path.write_bytes(
+        {"empty": b"", "random": bytes(range(256)) * 40, "cut": data[: len(data) // 2]}.get(
+            damage, data
+        )
+    )
+    if damage == "pth":
+        torch.save(model.G_A.state_dict(), path)
+    target = model
+    if damage == "other_net":
+        target = CycleGAN(generator={"name": "resnet_6blocks", "ngf": 16}, discriminator={"ndf": 8})
+    with pytest.raises(ValueError, match=rf"^ckpt_path={path}: {message}") as info:
+        check_resumable(path, target)
+    assert "\n" not in str(info.value)
+    check_resumable(good, model)  # the intact one passes

@@ -1,4 +1,4 @@
-"""Checkpoints written whole or not at all, and a failed write that loses nothing.
+"""Checkpoints written whole or not at all, and checked before a run resumes from one.
 
 Lightning's own writer serialises to memory and then writes the file in place, so a kill or a full
 disk during the write leaves a truncated ``last.ckpt`` where the previous good one was. Here the
@@ -7,8 +7,12 @@ checkpoint goes to a temp file beside it and is renamed over it only once comple
 
 from __future__ import annotations
 
+import pickle
+import zipfile
+from pathlib import Path
 from typing import Any
 
+import torch
 from lightning.fabric.plugins.io.torch_io import TorchCheckpointIO
 from lightning.fabric.utilities.types import _PATH
 
@@ -30,3 +34,49 @@ class AtomicCheckpointIO(TorchCheckpointIO):
                 f"could not write checkpoint {path} ({err.strerror or err}); the previous "
                 "checkpoint there, if any, is intact"
             ) from err
+
+
+def is_complete_checkpoint(path: str | Path) -> bool:
+    """A torch checkpoint is a zip whose directory is written last: a cut file has none."""
+    try:
+        with zipfile.ZipFile(path):
+            return True
+    except (OSError, zipfile.BadZipFile):
+        return False
+
+
+def check_resumable(path: str | Path, model: torch.nn.Module) -> None:
+    """One line, before any work, when ``path`` cannot resume ``model``: cut short, not ours, or
+    written by another architecture (naming the options that differ)."""
+    if not is_complete_checkpoint(path):
+        raise ValueError(
+            f"ckpt_path={path}: truncated or not a checkpoint (an interrupted write?); "
+            "resume from an earlier one"
+        )
+    try:
+        checkpoint = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+    except (pickle.UnpicklingError, RuntimeError, EOFError, OSError) as err:
+        first = (str(err).strip().splitlines() or [type(err).__name__])[0][:160]
+        raise ValueError(f"ckpt_path={path}: cannot be read ({first})") from None
+    state = checkpoint.get("state_dict") if isinstance(checkpoint, dict) else None
+    if not isinstance(state, dict):
+        raise ValueError(
+            f"ckpt_path={path}: not a Lightning checkpoint (a reference .pth? translate with "
+            "cyclegan-translate, or load it with CycleGAN.load_reference)"
+        )
+    expected = model.state_dict()
+    differ = sorted(
+        set(state) ^ set(expected)
+        | {k for k in set(state) & set(expected) if state[k].shape != expected[k].shape}
+    )
+    if not differ:
+        return
+    saved = checkpoint.get("hyper_parameters", {})
+    options = [
+        f"model.{group}.{key}: checkpoint {value!r}, config {model.hparams[group].get(key)!r}"
+        for group in ("generator", "discriminator")
+        for key, value in dict(saved.get(group, {})).items()
+        if model.hparams[group].get(key) != value
+    ]
+    cause = "; ".join(options) if options else f"{len(differ)} keys differ, e.g. {differ[0]}"
+    raise ValueError(f"ckpt_path={path}: written by another architecture ({cause})")

@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import signal
 import sys
-import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +19,7 @@ from rich.syntax import Syntax
 from rich.tree import Tree
 
 from cyclegan_lit.callbacks.sweep import METRICS_FILE
+from cyclegan_lit.checkpoint_io import is_complete_checkpoint
 
 # Groups printed first in the config tree, in the order a reader wants them.
 TREE_ORDER = ("data", "model", "callbacks", "logger", "trainer", "paths")
@@ -52,22 +52,13 @@ def resolve_ckpt_path(ckpt_path: str | None, paths: DictConfig) -> str | None:
     roots = [Path(paths.log_dir), Path(paths.sweep_dir)]
     found = [p for root in roots if root.is_dir() for p in root.glob("**/last.ckpt")]
     for path in sorted(found, key=lambda p: p.stat().st_mtime, reverse=True):
-        if _is_complete(path):
+        if is_complete_checkpoint(path):
             return str(path)
         print(f"ckpt_path=last: skipping {path}: truncated or unreadable", file=sys.stderr)
     raise FileNotFoundError(
         f"ckpt_path=last: no complete last.ckpt under {roots[0]} or {roots[1]}; "
         "give the path of a .ckpt file"
     )
-
-
-def _is_complete(path: Path) -> bool:
-    """A torch checkpoint is a zip whose directory is written last: a cut file has none."""
-    try:
-        with zipfile.ZipFile(path):
-            return True
-    except (OSError, zipfile.BadZipFile):
-        return False
 
 
 def scalars(metrics: dict[str, Any]) -> dict[str, float]:

@@ -19,6 +19,7 @@ from lightning.pytorch.loggers import Logger
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 from omegaconf import DictConfig, OmegaConf
 
+from cyclegan_lit.checkpoint_io import check_resumable
 from cyclegan_lit.cli.errors import exit_on_user_error
 from cyclegan_lit.cli.run_files import (
     exit_interrupted,
@@ -55,6 +56,8 @@ def train(cfg: DictConfig) -> dict[str, float]:
 
     try:
         ckpt_path = resolve_ckpt_path(cfg.get("ckpt_path"), cfg.paths)
+        if ckpt_path is not None:
+            check_resumable(ckpt_path, model)
         metrics: dict[str, float] = {}
         if cfg.get("train", True):
             try:
