@@ -344,3 +344,39 @@ def test_image_metrics_are_fp32_under_mixed_precision(tmp_path):
         scores[precision] = result
     for name in ("val/ssim_identity_AtoB", "val/psnr_identity_BtoA"):
         assert scores["bf16-mixed"][name] == pytest.approx(scores["32"][name], rel=1e-5), name
+
+
+class NaNAt(RandomUnpaired):
+    """Item ``bad`` has a NaN pixel in A, like a corrupt float image."""
+
+    def __init__(self, bad: int, length: int = 4) -> None:
+        super().__init__(length)
+        self.bad = bad
+
+    def __getitem__(self, index: int) -> dict:
+        item = super().__getitem__(index)
+        if index == self.bad:
+            item["A"][0, 0, 0] = float("nan")
+        return item
+
+
+def test_a_nan_loss_stops_with_one_line_and_no_step(tmp_path):
+    torch.manual_seed(0)
+    model = CycleGAN(**TINY)
+    trainer = _trainer(tmp_path, limit_val_batches=0)
+    with pytest.raises(ValueError, match=r"^train/loss_\w+ is nan at epoch 0, batch 2") as info:
+        trainer.fit(model, train_dataloaders=_loader(NaNAt(bad=2)))
+    assert "\n" not in str(info.value) and "model.nonfinite_skips" in str(info.value)
+    assert all(torch.isfinite(p).all() for p in model.parameters())  # the NaN batch never stepped
+
+
+def test_nonfinite_skips_lets_a_bad_batch_pass(tmp_path):
+    torch.manual_seed(0)
+    model = CycleGAN(**TINY, nonfinite_skips=1)
+    trainer = _trainer(tmp_path, limit_val_batches=0, log_every_n_steps=1)
+    trainer.fit(model, train_dataloaders=_loader(NaNAt(bad=1)))
+    assert trainer.fit_loop.epoch_loop.batch_progress.current.completed == 4
+    assert all(torch.isfinite(p).all() for p in model.parameters())
+    # Adam stepped for three batches, not four
+    steps = {int(s["step"]) for s in model.optimizers()[0].optimizer.state.values()}
+    assert steps == {3}

@@ -10,6 +10,7 @@ reference are listed in docs/model.md.
 from __future__ import annotations
 
 import dataclasses
+import logging
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -31,8 +32,14 @@ from cyclegan_lit.networks import (
 from cyclegan_lit.networks.builders import options_from
 from cyclegan_lit.schedulers import SchedulerConfig, build_scheduler
 
+log = logging.getLogger(__name__)
+
 NET_NAMES = ("G_A", "G_B", "D_A", "D_B")
 LOSS_NAMES = ("D_A", "G_A", "cycle_A", "idt_A", "D_B", "G_B", "cycle_B", "idt_B")
+
+
+class NonFiniteLossError(ValueError):
+    """A loss term became NaN or Inf (a user-facing stop: the message says where and what to do)."""
 
 
 def _to_unit_range(images: Tensor) -> Tensor:
@@ -66,6 +73,7 @@ class CycleGAN(L.LightningModule):
         beta1: float = 0.5,
         beta2: float = 0.999,
         gradient_clip_val: float | None = None,
+        nonfinite_skips: int = 0,
         compile: bool = False,
         seed: int = 0,
     ) -> None:
@@ -87,6 +95,8 @@ class CycleGAN(L.LightningModule):
             pool_size=pool_size,
             lr=lr,
         )
+        if nonfinite_skips < 0:
+            raise ValueError(f"model.nonfinite_skips={nonfinite_skips}: must be >= 0")
         if lambda_identity > 0 and input_nc != output_nc:
             raise ValueError(
                 f"model.lambda_identity={lambda_identity}: needs input_nc == output_nc "
@@ -108,6 +118,7 @@ class CycleGAN(L.LightningModule):
         self.min_input_size = generator_options.min_input_size
 
         self.criterion_gan = GANLoss(gan_mode)
+        self._nonfinite_in_a_row = 0
         # Seeded in `setup`, once the DDP rank is known.
         self.fake_A_pool = ImagePool(pool_size)
         self.fake_B_pool = ImagePool(pool_size)
@@ -238,6 +249,8 @@ class CycleGAN(L.LightningModule):
         with self.toggled_optimizer(opt_g):
             fake_B, rec_A, fake_A, rec_B = self.cycle(real_A, real_B)
             g_losses = self.generator_losses(real_A, real_B, fake_A, fake_B, rec_A, rec_B)
+            if self._skip_nonfinite(g_losses, batch_idx):
+                return
             loss_G = sum(g_losses.values())
             opt_g.zero_grad()
             self.manual_backward(loss_G)
@@ -249,6 +262,9 @@ class CycleGAN(L.LightningModule):
             pooled_fake_A = self.fake_A_pool.query(fake_A.detach())
             loss_D_A = self.discriminator_loss(self.D_A, real_B, pooled_fake_B)
             loss_D_B = self.discriminator_loss(self.D_B, real_A, pooled_fake_A)
+            if self._skip_nonfinite({"D_A": loss_D_A, "D_B": loss_D_B}, batch_idx):
+                return
+            self._nonfinite_in_a_row = 0
             opt_d.zero_grad()
             self.manual_backward(loss_D_A + loss_D_B)
             opt_d.step()
@@ -260,6 +276,25 @@ class CycleGAN(L.LightningModule):
         self.log(
             "train/loss_G", loss_G.detach(), prog_bar=True, on_step=True, batch_size=len(real_A)
         )
+
+    def _skip_nonfinite(self, losses: Mapping[str, Tensor], batch_idx: int) -> bool:
+        """False when every loss term is finite. Otherwise skip this step (up to
+        ``nonfinite_skips`` batches in a row) or stop with one line naming the term and where."""
+        bad = {name: float(v) for name, v in losses.items() if not torch.isfinite(v.detach())}
+        if not bad:
+            return False
+        self._nonfinite_in_a_row += 1
+        name, value = next(iter(bad.items()))
+        where = f"epoch {self.current_epoch}, batch {batch_idx} (step {self.global_step})"
+        if self._nonfinite_in_a_row > self.hparams.nonfinite_skips:
+            raise NonFiniteLossError(
+                f"train/loss_{name} is {value} at {where}: training stopped, the checkpoints "
+                "already written are kept; lower model.lr, set model.gradient_clip_val, or let "
+                "model.nonfinite_skips=N skip up to N such batches in a row"
+            )
+        log.warning("skipping %s: train/loss_%s is %s", where, name, value)
+        self.log("train/nonfinite_skips", float(self._nonfinite_in_a_row), on_step=True)
+        return True
 
     def on_before_optimizer_step(self, optimizer: torch.optim.Optimizer) -> None:
         # Here, after the AMP scaler has unscaled the gradients (Lightning issue #18089).
