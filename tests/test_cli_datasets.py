@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import pytest
-from conftest import only_run_dir, run_cli
+from conftest import only_run_dir, read_metrics, run_cli
 from PIL import Image
 from test_download import DatasetServer, dataset_zip
 
@@ -46,6 +47,21 @@ def test_trains_on_a_users_folder(tmp_path: Path, cli_env: dict[str, str]) -> No
     run = only_run_dir(tmp_path)
     assert (run / "checkpoints" / "last.ckpt").is_file()
     assert list((run / "images").glob("*.png")), "no image grid written"
+
+
+@pytest.mark.slow
+def test_a_folder_without_a_test_split_trains_and_skips_the_test(
+    tmp_path: Path, cli_env: dict[str, str]
+) -> None:
+    root = _folder_dataset(tmp_path / "no test")
+    for split in ("testA", "testB"):
+        shutil.rmtree(root / split)
+    result = run_cli([*SMALL, "data=folder", f"data.root={root}"], tmp_path, cli_env)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert f"no testA/ and testB/ under {root}: skipping the test" in result.stderr
+    run = only_run_dir(tmp_path)
+    assert (run / "checkpoints" / "last.ckpt").is_file()
+    assert not any(k.startswith("test/") for k in read_metrics(run)["metrics"])
 
 
 @pytest.mark.slow

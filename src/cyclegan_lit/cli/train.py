@@ -10,6 +10,7 @@ Reading `train` top to bottom tells the whole program; everything it builds come
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -65,7 +66,7 @@ def train(cfg: DictConfig) -> dict[str, float]:
             except SIGTERMException:
                 exit_interrupted(trainer)
             metrics.update(scalars(trainer.callback_metrics))
-        if cfg.get("test", False):
+        if cfg.get("test", False) and has_test_split(datamodule):
             # the final weights; with train=false, the checkpoint given by ckpt_path
             test_ckpt = None if cfg.get("train", True) else ckpt_path
             trainer.test(model=model, datamodule=datamodule, ckpt_path=test_ckpt)
@@ -76,6 +77,16 @@ def train(cfg: DictConfig) -> dict[str, float]:
     finally:
         finish_wandb(loggers)
     return metrics
+
+
+def has_test_split(datamodule: L.LightningDataModule) -> bool:
+    """A folder without testA/testB trains, then skips the test with a warning, not an error."""
+    datamodule.prepare_data()
+    if getattr(datamodule, "has_test_split", True):
+        return True
+    root = getattr(datamodule, "dataset_root", "the dataset")
+    print(f"cyclegan-train: no testA/ and testB/ under {root}: skipping the test", file=sys.stderr)
+    return False
 
 
 def instantiate_all(group: DictConfig | None) -> list[Any]:

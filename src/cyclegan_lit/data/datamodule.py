@@ -128,6 +128,12 @@ class UnpairedDataModule(L.LightningDataModule):
         return self.source.root
 
     @property
+    def has_test_split(self) -> bool:
+        """Whether testA/ and testB/ exist (known once ``prepare_data`` has run)."""
+        root = self.source.root
+        return (root / "testA").is_dir() and (root / "testB").is_dir()
+
+    @property
     def has_ground_truth(self) -> bool:
         """Whether the test split is paired (testA/x and testB/x show the same scene)."""
         return self.source.has_ground_truth
