@@ -7,6 +7,7 @@ from pathlib import Path
 import hydra
 import lightning as L
 import pytest
+import torch
 from conftest import TINY_OVERRIDES, composed
 from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger, WandbLogger
 from omegaconf import OmegaConf
@@ -203,3 +204,34 @@ def test_logger_none_drops_the_lr_monitor(tmp_path: Path) -> None:
         assert not instantiate_all(cfg.logger)
     names = {type(c).__name__ for c in callbacks}
     assert "LearningRateMonitor" not in names and "ModelCheckpoint" in names
+
+
+def _build_trainer(overrides: list[str], tmp_path: Path):
+    from cyclegan_lit.cli.train import build_trainer
+
+    with composed([*overrides, "logger=none"], tmp_path) as cfg:
+        return build_trainer(cfg.trainer, [], [])
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without a GPU")
+def test_a_gpu_trainer_without_a_gpu_is_one_line_naming_the_options(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match=r"^trainer\.accelerator=gpu trainer\.devices=1 ") as info:
+        _build_trainer(["trainer=gpu"], tmp_path)
+    assert "\n" not in str(info.value)
+
+
+def test_more_cpu_processes_than_cores_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match=r"^trainer\.devices=4096: more processes than the"):
+        _build_trainer(["trainer=ddp_spawn", "trainer.accelerator=cpu", "trainer.devices=4096"],
+                       tmp_path)  # fmt: skip
+
+
+def test_emulated_bf16_on_a_cpu_is_a_warning(tmp_path: Path, monkeypatch, capsys) -> None:
+    import cyclegan_lit.cli.train as cli_train
+
+    monkeypatch.setattr(cli_train, "cpu_has_bf16", lambda: False)  # the CPU is the one fake
+    _build_trainer(["trainer=cpu", "trainer.precision=bf16-mixed"], tmp_path)
+    assert "this CPU has no bf16 instructions" in capsys.readouterr().err
+    monkeypatch.setattr(cli_train, "cpu_has_bf16", lambda: True)
+    _build_trainer(["trainer=cpu", "trainer.precision=bf16-mixed"], tmp_path)
+    assert "bf16" not in capsys.readouterr().err

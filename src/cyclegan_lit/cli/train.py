@@ -16,6 +16,9 @@ from typing import Any
 
 import hydra
 import lightning as L
+from hydra.errors import InstantiationException
+from lightning.fabric.utilities.exceptions import MisconfigurationException
+from lightning.pytorch.accelerators import CPUAccelerator
 from lightning.pytorch.loggers import Logger
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 from omegaconf import DictConfig, OmegaConf
@@ -32,6 +35,7 @@ from cyclegan_lit.cli.run_files import (
 )
 from cyclegan_lit.cli.wandb_runs import finish_wandb, name_sweep_job
 from cyclegan_lit.config_store import config_dir
+from cyclegan_lit.machine import cpu_has_bf16
 
 
 def train(cfg: DictConfig) -> dict[str, float]:
@@ -48,9 +52,7 @@ def train(cfg: DictConfig) -> dict[str, float]:
     model.check_image_size(*datamodule.image_size)  # before any download or training
     callbacks = instantiate_all(cfg.get("callbacks"))
     loggers: list[Logger] = instantiate_all(cfg.get("logger"))
-    trainer: L.Trainer = hydra.utils.instantiate(
-        cfg.trainer, callbacks=callbacks, logger=loggers or False, _convert_="all"
-    )
+    trainer = build_trainer(cfg.trainer, callbacks, loggers)
     resolved = OmegaConf.to_container(cfg, resolve=True)
     for logger in loggers:
         logger.log_hyperparams(resolved)
@@ -77,6 +79,36 @@ def train(cfg: DictConfig) -> dict[str, float]:
     finally:
         finish_wandb(loggers)
     return metrics
+
+
+def build_trainer(options: DictConfig, callbacks: list[Any], loggers: list[Logger]) -> L.Trainer:
+    """The Trainer; settings this machine cannot run are one line naming them, and a precision
+    it can only emulate (bf16 without bf16 instructions) is a warning, not a silent slowdown."""
+    devices, cores = options.get("devices"), os.cpu_count() or 1
+    if options.get("accelerator") == "cpu" and isinstance(devices, int) and devices > cores:
+        raise ValueError(f"trainer.devices={devices}: more processes than the {cores} CPU cores")
+    try:
+        trainer = hydra.utils.instantiate(
+            options, callbacks=callbacks, logger=loggers or False, _convert_="all"
+        )
+    except InstantiationException as err:
+        cause = err.__cause__
+        if not isinstance(cause, (MisconfigurationException, ValueError)):
+            raise
+        keys = ("accelerator", "devices", "precision", "strategy")
+        named = " ".join(f"trainer.{k}={options.get(k)}" for k in keys)
+        raise ValueError(f"{named}: {str(cause).strip().splitlines()[0]}") from None
+    if (
+        trainer.precision.startswith("bf16")
+        and isinstance(trainer.accelerator, CPUAccelerator)
+        and cpu_has_bf16() is False
+    ):
+        print(
+            f"cyclegan-train: warning: trainer.precision={trainer.precision}: this CPU has no "
+            "bf16 instructions, so bf16 is emulated and slower than 32-true",
+            file=sys.stderr,
+        )
+    return trainer
 
 
 def has_test_split(datamodule: L.LightningDataModule) -> bool:
