@@ -380,3 +380,23 @@ def test_nonfinite_skips_lets_a_bad_batch_pass(tmp_path):
     # Adam stepped for three batches, not four
     steps = {int(s["step"]) for s in model.optimizers()[0].optimizer.state.values()}
     assert steps == {3}
+
+
+@pytest.mark.parametrize(
+    ("generator", "size", "message"),
+    [
+        (
+            "unet_256",
+            128,
+            r"^data\.crop_size=128: .*unet_256 .*multiple of 256; set data\.crop_size=256",
+        ),
+        ("unet_128", 200, r"^data\.crop_size=200: .*multiple of 128; set data\.crop_size=128"),
+        ("resnet_6blocks", 30, r"^data\.crop_size=30: .*multiple of 4; set data\.crop_size=28$"),
+    ],
+)
+def test_image_sizes_the_generator_cannot_take_are_refused(generator, size, message):
+    model = CycleGAN(generator={"name": generator, "ngf": 8}, discriminator={"ndf": 8})
+    with pytest.raises(ValueError, match=message):
+        model.check_image_size(size, "data.crop_size")
+    model.check_image_size(model.min_input_size * 2, "data.crop_size")
+    model.check_image_size(None, "data.preprocess")  # sizes vary: nothing to check up front

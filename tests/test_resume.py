@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import signal
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -79,7 +80,10 @@ def test_a_run_resumed_inside_an_epoch_ends_bit_identical(tmp_path: Path, cli_en
 
 
 @pytest.mark.slow
-def test_sigterm_saves_says_where_exits_143_and_resumes_exactly(tmp_path: Path, cli_env) -> None:
+@pytest.mark.parametrize(("signum", "status"), [(signal.SIGTERM, 143), (signal.SIGINT, 130)])
+def test_a_signal_saves_says_where_exits_non_zero_and_resumes_exactly(
+    tmp_path: Path, cli_env, signum: signal.Signals, status: int
+) -> None:
     run = [*RUN, f"paths.data_dir={tmp_path / 'data'}", "model.scheduler.n_epochs=10"]
     full = run_cli([*run, "paths.log_dir=full"], tmp_path, cli_env)
     assert full.returncode == 0, full.stderr
@@ -91,16 +95,18 @@ def test_sigterm_saves_says_where_exits_143_and_resumes_exactly(tmp_path: Path, 
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        # as from a terminal, whatever the test runner's own signal dispositions
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     deadline = time.monotonic() + 120
     while not list((tmp_path / "part").glob("*/*/checkpoints/last.ckpt")):
         assert process.poll() is None and time.monotonic() < deadline, "no checkpoint written"
         time.sleep(0.02)
-    process.send_signal(signal.SIGTERM)
+    process.send_signal(signum)
     _, stderr = process.communicate(timeout=120)
-    assert process.returncode == 143, stderr
+    assert process.returncode == status, stderr
     (line,) = [x for x in stderr.splitlines() if x.startswith("cyclegan-train: stopped by")]
-    assert "SIGTERM" in line and "resume with ckpt_path=" in line
+    assert signum.name in line and "resume with ckpt_path=" in line
     ckpt = Path(line.split("ckpt_path=")[1].strip())
     stopped_at = torch.load(ckpt, map_location="cpu", weights_only=True)["global_step"]
     resumed = run_cli([*run, "paths.log_dir=resumed", f"ckpt_path={ckpt}"], tmp_path, cli_env)
@@ -178,3 +184,14 @@ def test_a_checkpoint_that_cannot_resume_is_one_line_before_any_work(
         check_resumable(path, target)
     assert "\n" not in str(info.value)
     check_resumable(good, model)  # the intact one passes
+
+
+@pytest.mark.slow
+def test_kill_9_at_random_moments_then_resume_ends_bit_identical(tmp_path: Path) -> None:
+    script = Path(__file__).resolve().parents[1] / "benchmarks" / "kill_resume.py"
+    result = subprocess.run(
+        [sys.executable, str(script), "--kills", "2", "--workdir", str(tmp_path), "--seed", "1"],
+        capture_output=True, text=True, timeout=600, check=False,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "bit for bit, after 2 kills" in result.stdout
