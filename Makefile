@@ -16,11 +16,11 @@ $(STAMP): pyproject.toml
 train: install
 	$(VENV)/bin/cyclegan-train $(ARGS)
 
-# The whole suite, as CI runs it (about 6 minutes on 2 cores).
+# The whole suite, as CI runs it (about 8 minutes on 2 cores).
 test: install
 	$(PY) -m pytest $(PYTEST_ARGS)
 
-# Everything but the tests marked slow (CLI subprocesses, DDP, the notebook): about a minute.
+# Everything but the tests marked slow (CLI subprocesses, DDP, the notebook): about 90 s.
 test-fast: install
 	$(PY) -m pytest -m "not slow" $(PYTEST_ARGS)
 
