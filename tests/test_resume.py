@@ -194,4 +194,13 @@ def test_kill_9_at_random_moments_then_resume_ends_bit_identical(tmp_path: Path)
         capture_output=True, text=True, timeout=600, check=False,
     )  # fmt: skip
     assert result.returncode == 0, result.stderr[-3000:]
-    assert "bit for bit, after 2 kills" in result.stdout
+    assert "Final weights equal the uninterrupted run's, bit for bit" in result.stdout
+
+
+def test_a_finished_run_is_not_resumed_silently(tmp_path: Path, tiny_model_and_checkpoint) -> None:
+    from cyclegan_lit.checkpoint_io import check_resumable
+
+    model, finished = tiny_model_and_checkpoint  # trained its one epoch to the end
+    with pytest.raises(ValueError, match=r"already trained all 1 epochs; to train on, raise"):
+        check_resumable(finished, model, max_epochs=1)
+    check_resumable(finished, model, max_epochs=2)  # more epochs: it trains on

@@ -45,9 +45,12 @@ def is_complete_checkpoint(path: str | Path) -> bool:
         return False
 
 
-def check_resumable(path: str | Path, model: torch.nn.Module) -> None:
-    """One line, before any work, when ``path`` cannot resume ``model``: cut short, not ours, or
-    written by another architecture (naming the options that differ)."""
+def check_resumable(
+    path: str | Path, model: torch.nn.Module, max_epochs: int | None = None
+) -> None:
+    """One line, before any work, when ``path`` cannot resume ``model``: cut short, not ours,
+    written by another architecture (naming the options that differ), or of a run that already
+    trained its ``max_epochs`` (which would "resume" into zero steps and report success)."""
     if not is_complete_checkpoint(path):
         raise ValueError(
             f"ckpt_path={path}: truncated or not a checkpoint (an interrupted write?); "
@@ -70,6 +73,7 @@ def check_resumable(path: str | Path, model: torch.nn.Module) -> None:
         | {k for k in set(state) & set(expected) if state[k].shape != expected[k].shape}
     )
     if not differ:
+        _check_not_finished(path, checkpoint, max_epochs)
         return
     saved = checkpoint.get("hyper_parameters", {})
     options = [
@@ -80,3 +84,13 @@ def check_resumable(path: str | Path, model: torch.nn.Module) -> None:
     ]
     cause = "; ".join(options) if options else f"{len(differ)} keys differ, e.g. {differ[0]}"
     raise ValueError(f"ckpt_path={path}: written by another architecture ({cause})")
+
+
+def _check_not_finished(path: str | Path, checkpoint: dict, max_epochs: int | None) -> None:
+    progress = checkpoint.get("loops", {}).get("fit_loop", {}).get("epoch_progress", {})
+    done = progress.get("current", {}).get("processed", 0)
+    if max_epochs is not None and max_epochs >= 0 and done >= max_epochs:
+        raise ValueError(
+            f"ckpt_path={path}: that run already trained all {max_epochs} epochs; to train on, "
+            "raise model.scheduler.n_epochs (or trainer.max_epochs), else start without ckpt_path"
+        )

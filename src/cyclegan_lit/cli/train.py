@@ -60,7 +60,9 @@ def train(cfg: DictConfig) -> dict[str, float]:
     try:
         ckpt_path = resolve_ckpt_path(cfg.get("ckpt_path"), cfg.paths)
         if ckpt_path is not None:
-            check_resumable(ckpt_path, model)
+            check_resumable(
+                ckpt_path, model, trainer.max_epochs if cfg.get("train", True) else None
+            )
         metrics: dict[str, float] = {}
         if cfg.get("train", True):
             try:
