@@ -17,6 +17,7 @@ from lightning.fabric.plugins.io.torch_io import TorchCheckpointIO
 from lightning.fabric.utilities.types import _PATH
 
 from cyclegan_lit.atomic_files import atomic_torch_save
+from cyclegan_lit.messages import first_line
 
 
 class AtomicCheckpointIO(TorchCheckpointIO):
@@ -59,7 +60,7 @@ def check_resumable(
     try:
         checkpoint = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
     except (pickle.UnpicklingError, RuntimeError, EOFError, OSError) as err:
-        first = (str(err).strip().splitlines() or [type(err).__name__])[0][:160]
+        first = first_line(err, 160)
         raise ValueError(f"ckpt_path={path}: cannot be read ({first})") from None
     state = checkpoint.get("state_dict") if isinstance(checkpoint, dict) else None
     if not isinstance(state, dict):

@@ -203,7 +203,7 @@ class UnpairedDataModule(L.LightningDataModule):
 
     def _val_set(self, root: Path, transforms: dict) -> Dataset:
         limit = self.hparams.num_val_images
-        if (root / "testA").is_dir() and (root / "testB").is_dir():
+        if self.has_test_split:
             return self._eval_set(root, limit, "test", transforms)
         log.info("no %s/testA and testB: validating on the first training images instead", root)
         return self._eval_set(root, limit, "train", transforms)

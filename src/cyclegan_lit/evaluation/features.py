@@ -21,6 +21,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from cyclegan_lit.messages import first_line
+
 INPUT_SIZE = 299  # the side every image is resized to, as the standard protocol does
 INCEPTION_DIM = 2048
 # torch-fidelity's converted TF Inception (the same file pytorch-fid ships as pt_inception-...)
@@ -78,7 +80,7 @@ class FeatureExtractor:
         try:
             features = self(torch.zeros(2, 3, 32, 32, dtype=torch.uint8))
         except Exception as err:  # a user's module: say which and why, in one line
-            first = (str(err).strip().splitlines() or [type(err).__name__])[0][:200]
+            first = first_line(err, 200)
             raise ValueError(
                 f"features={self.name}: fails on a 2×3×{INPUT_SIZE}×{INPUT_SIZE} float batch in "
                 f"[0, 1] ({first}); it must return N×D features"
@@ -107,7 +109,7 @@ def build_feature_extractor(
             module = hydra.utils.instantiate(features, _convert_="all")
         except Exception as err:
             cause = err.__cause__ or err
-            first = (str(cause).strip().splitlines() or [type(cause).__name__])[0][:200]
+            first = first_line(cause, 200)
             raise ValueError(f"features={name}: cannot be built ({first})") from None
     else:
         module = features
@@ -139,7 +141,7 @@ def inception_extractor(weights: str | Path | None = None) -> FeatureExtractor:
             antialias=False,
         )
     except Exception as err:
-        first = (str(err).strip().splitlines() or [type(err).__name__])[0][:160]
+        first = first_line(err, 160)
         raise ValueError(
             f"inception_weights={path}: not the Inception weights torch-fidelity expects "
             f"({first}); download {INCEPTION_URL} again"
@@ -165,7 +167,7 @@ def inception_weights_file(weights: str | Path | None = None) -> Path:
     try:
         _download(INCEPTION_URL, target)
     except Exception as err:
-        reason = (str(err).strip().splitlines() or [type(err).__name__])[0][:120]
+        reason = first_line(err, 120)
         raise FileNotFoundError(
             f"features=inception: the Inception weights {target.name} are not in {folder} and "
             f"cannot be downloaded ({reason}); download {INCEPTION_URL} into {folder}/ (or set "

@@ -20,12 +20,11 @@ from cyclegan_lit.inference.translate import pad_to_multiple, to_uint8
 from .metrics import DOMAINS, TranslationMetrics
 
 Translate = Callable[[Tensor], Tensor]
-_STRIDE = 4  # the generators' total downsampling
 
 
 def generator_function(net: nn.Module, min_input_size: int, device: torch.device) -> Translate:
     """``net`` as a function of batches in [-1, 1] (any size, any device) → outputs in [-1, 1]."""
-    multiple = max(int(min_input_size), _STRIDE)
+    multiple = int(min_input_size)  # ResNets: 4, their total stride; U-Nets: 2**num_downs
     param = next(net.parameters(), None)
     dtype = param.dtype if param is not None else torch.float32
 

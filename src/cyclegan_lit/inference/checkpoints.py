@@ -19,6 +19,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from cyclegan_lit.messages import first_line
 from cyclegan_lit.networks import GeneratorConfig, load_reference_weights
 from cyclegan_lit.networks.builders import options_from
 from cyclegan_lit.networks.key_diagnosis import read_layout
@@ -69,7 +70,7 @@ def _read(path: Path) -> Any:
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
     except (pickle.UnpicklingError, RuntimeError, EOFError, OSError, zipfile.BadZipFile) as err:
-        first = (str(err).strip().splitlines() or [type(err).__name__])[0][:200]
+        first = first_line(err, 200)
         raise ValueError(
             f"ckpt_path={path}: not a checkpoint torch can read ({first}); is it truncated?"
         ) from None

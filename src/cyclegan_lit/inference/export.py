@@ -27,6 +27,7 @@ from torch import Tensor, nn
 
 from cyclegan_lit.atomic_files import atomic_path
 from cyclegan_lit.inference.checkpoints import LoadedGenerator
+from cyclegan_lit.messages import first_line
 from cyclegan_lit.networks.reference_io import export_reference_generator
 
 FORMATS: tuple[str, ...] = ("onnx", "pt2", "reference")
@@ -334,7 +335,7 @@ def _onnx_session(path: Path):
     try:
         return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
     except Exception as err:  # onnxruntime's own exception types are not importable by name
-        first = (str(err).strip().splitlines() or [type(err).__name__])[0][:300]
+        first = first_line(err, 300)
         raise ExportCheckError(
             f"ONNX Runtime {ort.__version__} cannot load the exported model ({first})"
         ) from None

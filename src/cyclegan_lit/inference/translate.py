@@ -30,9 +30,6 @@ from cyclegan_lit.data.images import convert_image
 
 from .checkpoints import LoadedGenerator, from_model, load_generator
 
-# The generators' total downsampling: tile origins on multiples of it sample like the whole pass.
-_STRIDE = 4
-
 
 @dataclass(frozen=True)
 class TileSpec:
@@ -128,7 +125,8 @@ class Translator:
         self.dtype = {"32": None, "bf16": torch.bfloat16, "16": torch.float16}.get(str(precision))
         if str(precision) not in ("32", "bf16", "16"):
             raise ValueError(f"precision={precision!r}: must be 32, bf16 or 16")
-        self.multiple = max(generator.min_input_size, _STRIDE)
+        # every side a multiple of it: ResNets 4 (their total stride), U-Nets 2**num_downs
+        self.multiple = generator.min_input_size
         self.max_pixels = max_pixels
         # Statistics from the whole image whenever it could be translated whole.
         self.stats_pixels = stats_pixels or max_pixels
@@ -165,7 +163,9 @@ class Translator:
         height, width = images.shape[-2:]
         tiles = self.tiles
         if tiles is None and height * width > self.max_pixels:
-            tiles = self._tile_spec(_round_up(max(self.generator.receptive_field, 512), 4))
+            tiles = self._tile_spec(
+                _round_up(max(self.generator.receptive_field, 512), self.multiple)
+            )
         if tiles is None:
             return self._whole(images)
         return torch.cat([self._tiled(image[None], tiles) for image in images])

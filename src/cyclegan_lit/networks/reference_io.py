@@ -18,6 +18,7 @@ import torch
 from torch import Tensor, nn
 
 from cyclegan_lit.atomic_files import atomic_torch_save
+from cyclegan_lit.messages import first_line
 
 from .key_diagnosis import mismatch_message
 from .key_layout import StateDict
@@ -100,7 +101,7 @@ def _read_state_dict(source: str | os.PathLike[str] | StateDict) -> tuple[str, d
         try:
             raw = torch.load(source, map_location="cpu", weights_only=True)
         except (pickle.UnpicklingError, RuntimeError, EOFError) as err:
-            first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+            first = first_line(err)
             raise ValueError(
                 f"{label}: not a bare state_dict that torch.load(weights_only=True) can read "
                 f"({first})"
