@@ -65,6 +65,31 @@ def test_a_folder_without_a_test_split_trains_and_skips_the_test(
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize("policy", ["skip", "error"])
+def test_truncated_image_met_mid_epoch_is_skipped_or_one_line_by_option(
+    tmp_path: Path, cli_env: dict[str, str], policy: str
+) -> None:
+    """A file that lists fine but cannot be decoded when its turn comes, read by a worker."""
+    root = _folder_dataset(tmp_path / "data")
+    bad = root / "trainA" / "nested" / "2.JPG"
+    bad.write_bytes(bad.read_bytes()[:200])
+    overrides = [*SMALL, "data=folder", f"data.root={root}", f"data.bad_images={policy}"]
+    overrides += ["data.num_workers=1", "data.batch_size=1"]
+    result = run_cli(overrides, tmp_path, cli_env)
+    if policy == "skip":
+        assert result.returncode == 0, result.stderr[-3000:]
+        assert (
+            f"skipping unreadable image (1 in {root / 'trainA'} so far)"
+            in result.stdout + result.stderr
+        )
+    else:
+        assert result.returncode == 1, result.stderr[-3000:]
+        last = result.stderr.strip().splitlines()[-1]
+        assert last.startswith("cyclegan-train: error: cannot read image"), last
+        assert str(bad) in last and "data.bad_images=skip" in last
+
+
+@pytest.mark.slow
 def test_folder_without_trainB_says_which_folder(tmp_path: Path, cli_env: dict[str, str]) -> None:
     root = tmp_path / "half"
     (root / "trainA").mkdir(parents=True)

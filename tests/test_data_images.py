@@ -229,3 +229,15 @@ def test_decompression_bomb(tmp_path, monkeypatch):
     monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 1000)  # error above 2× the limit
     message = _assert_one_line_error(path, load_image)
     assert "MAX_IMAGE_PIXELS" in message
+
+
+@pytest.mark.parametrize("decode", [load_image, read_image])
+def test_image_between_one_and_two_times_the_pixel_limit_is_refused(tmp_path, monkeypatch, decode):
+    """Pillow only warns below 2x MAX_IMAGE_PIXELS; such a file is refused like a bigger one."""
+    path = tmp_path / "large.png"
+    path.write_bytes(_valid_png_bytes())  # 64×64 = 4096 px
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 3000)  # 4096 is between 1x and 2x
+    message = _assert_one_line_error(path, decode)
+    assert "MAX_IMAGE_PIXELS" in message
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 4096)  # at the limit: decoded
+    assert tuple(read_image(path).shape) == (3, 64, 64)

@@ -13,6 +13,7 @@ from torch import nn
 from cyclegan_lit.networks import (
     DISCRIMINATOR_NAMES,
     GENERATOR_NAMES,
+    GeneratorConfig,
     NLayerDiscriminator,
     PixelDiscriminator,
     ResnetGenerator,
@@ -394,3 +395,25 @@ def test_instance_norm_has_no_parameters_or_buffers() -> None:
     assert isinstance(layer, nn.InstanceNorm2d)
     assert not list(layer.parameters()) and not list(layer.buffers())
     assert isinstance(get_norm_layer("none")(16), nn.Identity)
+
+
+def test_unet_num_downs_sets_depth_for_small_images() -> None:
+    """``num_downs`` is the reference UnetGenerator's own argument: 5 levels take 32 px images."""
+    options = GeneratorConfig(name="unet_128", ngf=8, num_downs=5)
+    assert options.min_input_size == 32 and options.receptive_field == 32
+    net = options.build()
+    assert net(torch.randn(1, 3, 32, 32)).shape == (1, 3, 32, 32)
+    reference_depth = build_generator("unet_128", ngf=8)
+    assert len(net.state_dict()) < len(reference_depth.state_dict())  # two levels fewer
+
+
+@pytest.mark.parametrize(
+    "options,message",
+    [
+        ({"name": "resnet_9blocks", "num_downs": 5}, "only a U-Net takes num_downs"),
+        ({"name": "unet_256", "num_downs": 4}, "must be >= 5"),
+    ],
+)
+def test_num_downs_outside_a_unet_or_below_five_is_refused(options: dict, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        build_generator(**options)

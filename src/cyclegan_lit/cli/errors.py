@@ -29,6 +29,9 @@ def user_error_message(err: BaseException) -> str | None:
     if not isinstance(err, USER_ERRORS):
         return None
     text = str(err).strip()
+    if text.startswith("Caught ") and "in DataLoader worker process" in text.splitlines()[0]:
+        # re-raised from a worker: the original message is the traceback's last line
+        text = text.splitlines()[-1].split(": ", 1)[-1].strip()
     if not text or "\n" in text:
         return None
     return text

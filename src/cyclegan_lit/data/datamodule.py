@@ -27,6 +27,7 @@ from .folder import (
     PairedEvalDataset,
     SingleFolderDataset,
     UnpairedImageDataset,
+    check_bad_images,
     check_direction,
     split_folders,
 )
@@ -57,6 +58,7 @@ class UnpairedDataModule(L.LightningDataModule):
         input_nc: int = 3,
         output_nc: int = 3,
         max_dataset_size: int | None = None,
+        bad_images: str = "skip",
         batch_size: int = 1,
         num_workers: int = 4,
         pin_memory: bool = True,
@@ -73,6 +75,7 @@ class UnpairedDataModule(L.LightningDataModule):
         self.save_hyperparameters()
         _check_integers(self.hparams)
         check_direction(direction)
+        check_bad_images(bad_images)
         validate_preprocess(preprocess, load_size, crop_size)
         for option, value in (("input_nc", input_nc), ("output_nc", output_nc)):
             if value not in (1, 3):
@@ -173,6 +176,7 @@ class UnpairedDataModule(L.LightningDataModule):
                 transform_B=transform(hp.output_nc, True),
                 serial_batches=hp.serial_batches,
                 max_dataset_size=hp.max_dataset_size,
+                bad_images=hp.bad_images,
                 seed=hp.seed,
                 rank=self._rank(),
             )
@@ -195,6 +199,7 @@ class UnpairedDataModule(L.LightningDataModule):
             input_nc=hp.input_nc,
             output_nc=hp.output_nc,
             max_dataset_size=limit,
+            bad_images=hp.bad_images,
             **transforms,
         )
         if self.has_ground_truth and phase == "test":
@@ -221,6 +226,7 @@ class UnpairedDataModule(L.LightningDataModule):
             channels=channels,
             transform=transform,
             max_dataset_size=hp.max_dataset_size,
+            bad_images=hp.bad_images,
         )
 
     # -- loaders ---------------------------------------------------------------------------

@@ -5,9 +5,9 @@ and sorted); ``direction="BtoA"`` swaps the folders so that batch key ``A`` is a
 input. ``UnpairedImageDataset`` is the reference's ``data/unaligned_dataset.py``; an item's random
 B partner, crop and flip are drawn from ``(seed, rank, epoch, index)`` (``sampling.py``), so they
 are reproducible whatever the number of workers, differ between ranks and epochs, and survive a
-resume. Files are only listed up front and
-decoded in ``__getitem__``, where a broken one is skipped (and recorded in ``bad_files``) rather
-than ending the run. Deliberate differences from the reference are listed in docs/model.md.
+resume. Files are only listed up front and decoded in ``__getitem__``, where a broken one is
+skipped (and recorded in ``bad_files``) rather than ending the run; ``bad_images="error"`` stops
+at the first one instead. Deliberate differences from the reference are listed in docs/model.md.
 """
 
 from __future__ import annotations
@@ -28,12 +28,18 @@ from .transforms import build_transform
 log = logging.getLogger(__name__)
 
 DIRECTIONS: tuple[str, ...] = ("AtoB", "BtoA")
+BAD_IMAGE_POLICIES: tuple[str, ...] = ("skip", "error")
 _EXTS = "/".join(IMG_EXTENSIONS[:3]) + "/..."
 
 
 def check_direction(direction: str) -> None:
     if direction not in DIRECTIONS:
         raise ValueError(f"data.direction={direction!r}: must be AtoB or BtoA")
+
+
+def check_bad_images(policy: str) -> None:
+    if policy not in BAD_IMAGE_POLICIES:
+        raise ValueError(f"data.bad_images={policy!r}: must be skip or error")
 
 
 def split_folders(root: str | os.PathLike, phase: str, direction: str) -> tuple[Path, Path]:
@@ -58,7 +64,10 @@ class ImageFolderDomain:
         channels: int = 3,
         transform: Callable | None = None,
         max_dataset_size: int | None = None,
+        bad_images: str = "skip",
     ) -> None:
+        check_bad_images(bad_images)
+        self.bad_images = bad_images
         self.folder = Path(folder)
         if not self.folder.is_dir():
             raise FileNotFoundError(
@@ -84,6 +93,8 @@ class ImageFolderDomain:
         return read_image(self.paths[index], self.channels)
 
     def mark_bad(self, index: int, exc: ImageLoadError) -> None:
+        if self.bad_images == "error":
+            raise ImageLoadError(f"{exc} (or set data.bad_images=skip to skip such files)")
         if index in self._bad_indices:
             return
         self._bad_indices.add(index)
@@ -94,6 +105,9 @@ class ImageFolderDomain:
             self.folder,
             exc,
         )
+        # a DataLoader worker exits without flushing its (piped) stdout: flush now, or it is lost
+        for handler in logging.getLogger().handlers:
+            handler.flush()
 
     def exclude(self, index: int) -> None:
         """Skip ``index`` from now on without a warning (its partner in a pair was broken)."""
@@ -139,12 +153,17 @@ class UnpairedImageDataset(Dataset):
         transform_B: Callable | None = None,
         serial_batches: bool = False,
         max_dataset_size: int | None = None,
+        bad_images: str = "skip",
         seed: int = 0,
         rank: int = 0,
     ) -> None:
         folder_a, folder_b = split_folders(root, phase, direction)
-        self.domain_A = ImageFolderDomain(folder_a, input_nc, transform_A, max_dataset_size)
-        self.domain_B = ImageFolderDomain(folder_b, output_nc, transform_B, max_dataset_size)
+        self.domain_A = ImageFolderDomain(
+            folder_a, input_nc, transform_A, max_dataset_size, bad_images
+        )
+        self.domain_B = ImageFolderDomain(
+            folder_b, output_nc, transform_B, max_dataset_size, bad_images
+        )
         self.serial_batches = serial_batches
         self.seed = seed
         self.rank = rank
@@ -194,10 +213,11 @@ class SingleFolderDataset(Dataset):
         channels: int = 3,
         transform: Callable | None = None,
         max_dataset_size: int | None = None,
+        bad_images: str = "skip",
     ) -> None:
         if transform is None:
             transform = build_transform("none", flip=False, channels=channels, train=False)
-        self.domain = ImageFolderDomain(folder, channels, transform, max_dataset_size)
+        self.domain = ImageFolderDomain(folder, channels, transform, max_dataset_size, bad_images)
         self.key = key
 
     @property
@@ -235,14 +255,15 @@ class PairedEvalDataset(Dataset):
         transform_A: Callable | None = None,
         transform_B: Callable | None = None,
         max_dataset_size: int | None = None,
+        bad_images: str = "skip",
     ) -> None:
         folder_a, folder_b = split_folders(root, phase, direction)
         if transform_A is None:
             transform_A = build_transform(channels=input_nc, train=False)
         if transform_B is None:
             transform_B = build_transform(channels=output_nc, train=False)
-        self.domain_A = ImageFolderDomain(folder_a, input_nc, transform_A)
-        self.domain_B = ImageFolderDomain(folder_b, output_nc, transform_B)
+        self.domain_A = ImageFolderDomain(folder_a, input_nc, transform_A, bad_images=bad_images)
+        self.domain_B = ImageFolderDomain(folder_b, output_nc, transform_B, bad_images=bad_images)
         names_a = [p.relative_to(folder_a).as_posix() for p in self.domain_A.paths]
         names_b = [p.relative_to(folder_b).as_posix() for p in self.domain_B.paths]
         if names_a != names_b:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import warnings
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -71,13 +72,17 @@ def _open(path: Path) -> Image.Image:
             raise IsADirectoryError("it is a directory")
         if path.stat().st_size == 0:
             raise OSError("the file is empty (0 bytes)")
-        with Image.open(path) as img:
+        with warnings.catch_warnings():
+            # Pillow only warns between 1x and 2x MAX_IMAGE_PIXELS; refuse those too.
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            img = Image.open(path)
+        with img:
             img.load()
             try:
                 return ImageOps.exif_transpose(img)  # a copy, detached from the file
             except Exception:  # malformed EXIF: keep the pixels as stored
                 return img.copy()
-    except Image.DecompressionBombError as exc:
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
         raise ImageLoadError(
             f"cannot read image {path}: {_describe(exc)}; downscale the file or raise "
             "PIL.Image.MAX_IMAGE_PIXELS if you trust it"
@@ -147,10 +152,14 @@ def _fast_path_kind(path: Path) -> str | None:
     decompression-bomb check before torchvision allocates anything.
     """
     try:
-        with Image.open(path) as img:
-            fmt, mode, info = img.format, img.mode, img.info
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            with Image.open(path) as img:
+                fmt, mode, info, (width, height) = img.format, img.mode, img.info, img.size
     except Exception:  # load_image will raise the proper ImageLoadError
         return None
+    if Image.MAX_IMAGE_PIXELS and width * height > Image.MAX_IMAGE_PIXELS:
+        return None  # load_image refuses it, naming the file
     if mode not in ("RGB", "L") or "transparency" in info:
         return None
     return {"JPEG": "jpeg", "PNG": "png"}.get(fmt or "")

@@ -64,7 +64,9 @@ def canonical_discriminator_name(name: str) -> str:
 class GeneratorConfig:
     """A generator: the reference's ``--netG --ngf --norm --no_dropout --init_type --init_gain``.
 
-    ``padding_type`` (no reference flag) applies to the ResNet blocks only.
+    ``padding_type`` (no reference flag) applies to the ResNet blocks only. ``num_downs`` (U-Nets
+    only; the reference's ``UnetGenerator`` argument, which ``--netG`` fixes at 7 or 8) sets the
+    U-Net's depth for small images: ``unet_128`` with ``num_downs=5`` takes 32 px.
     """
 
     name: str = "resnet_9blocks"
@@ -74,9 +76,14 @@ class GeneratorConfig:
     init_type: str = "normal"
     init_gain: float = 0.02
     padding_type: str = "reflect"
+    num_downs: int | None = None
 
     def __post_init__(self) -> None:
-        canonical_generator_name(self.name)
+        key = canonical_generator_name(self.name)
+        if self.num_downs is not None and (key not in UNET_DOWNSAMPLINGS or self.num_downs < 5):
+            raise ValueError(
+                f"num_downs={self.num_downs}: only a U-Net takes num_downs, and it must be >= 5"
+            )
         _check_choice("norm", self.norm, NORM_NAMES)
         _check_choice("padding_type", self.padding_type, PADDING_TYPES)
         _check_choice("init_type", self.init_type, INIT_TYPES)
@@ -85,8 +92,14 @@ class GeneratorConfig:
     def min_input_size(self) -> int:
         """The smallest image side the generator takes: a U-Net needs 1×1 at its innermost block,
         so its input must be a multiple of 2**num_downs; ResNets take any multiple of 4."""
-        downs = UNET_DOWNSAMPLINGS.get(canonical_generator_name(self.name))
+        downs = self.unet_downsamplings
         return 4 if downs is None else 2**downs
+
+    @property
+    def unet_downsamplings(self) -> int | None:
+        """A U-Net's stride-2 downsamplings (``num_downs`` or its name's); None for a ResNet."""
+        default = UNET_DOWNSAMPLINGS.get(canonical_generator_name(self.name))
+        return None if default is None else (self.num_downs or default)
 
     @property
     def receptive_field(self) -> int:
@@ -94,7 +107,7 @@ class GeneratorConfig:
         3×3 convs, 2·n_blocks 3×3 convs at stride 4, two transposed convs, 7×7 conv, i.e. a
         radius of 15 + 8·n_blocks px; a U-Net's innermost 1×1 sees its whole input."""
         key = canonical_generator_name(self.name)
-        downs = UNET_DOWNSAMPLINGS.get(key)
+        downs = self.unet_downsamplings
         if downs is not None:
             return 2**downs
         n_blocks = 9 if key == "resnet_9blocks" else 6
@@ -115,9 +128,9 @@ class GeneratorConfig:
                 padding_type=self.padding_type,
             )
         else:
-            net = UnetGenerator(
-                input_nc, output_nc, UNET_DOWNSAMPLINGS[key], self.ngf, self.norm, self.use_dropout
-            )
+            downs = self.unet_downsamplings
+            assert downs is not None
+            net = UnetGenerator(input_nc, output_nc, downs, self.ngf, self.norm, self.use_dropout)
         return init_weights(net, self.init_type, self.init_gain)
 
 
