@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -51,24 +53,6 @@ def test_tiny_run_writes_checkpoints_grids_config_and_metrics(
     csv = next(run.glob("csv/version_*/metrics.csv")).read_text().splitlines()[0]
     assert "train/loss_D_A" in csv and "train/images_per_sec" in csv
     assert str(run / "checkpoints") in result.stdout  # where things are, printed at the end
-
-
-@pytest.mark.slow
-def test_ckpt_path_last_resumes_the_newest_run(
-    tmp_path: Path, cli_env: dict[str, str], tiny: list[str]
-) -> None:
-    first = run_cli([*tiny, "logger=none", "test=false"], tmp_path, cli_env)
-    assert first.returncode == 0, first.stderr[-3000:]
-    (first_run,) = (tmp_path / "outputs").glob("*/*")
-    resumed = run_cli(
-        [*tiny, "logger=none", "test=false", "ckpt_path=last", "trainer.max_epochs=2"],
-        tmp_path,
-        cli_env,
-    )
-    assert resumed.returncode == 0, resumed.stderr[-3000:]
-    (second_run,) = {p for p in (tmp_path / "outputs").glob("*/*")} - {first_run}
-    # the resumed run starts at epoch 1: it trains (and draws) only the second epoch
-    assert sorted(p.name for p in (second_run / "images").iterdir()) == ["epoch_001.png"]
 
 
 @pytest.mark.slow
@@ -133,3 +117,62 @@ def test_wheel_install_finds_its_packaged_configs(
 
 def test_console_script_is_installed() -> None:
     assert CLI.is_file()
+
+
+def test_torch_threads_fit_the_cores_this_process_may_use() -> None:
+    from cyclegan_lit.machine import available_cores, torch_threads_for
+
+    assert available_cores() == len(os.sched_getaffinity(0))
+    assert torch_threads_for(2, cores=2, workers=0) is None
+    assert torch_threads_for(2, cores=2, workers=1) == 1  # a data worker takes a core
+    assert torch_threads_for(4, cores=2, workers=0) == 2  # more threads than cores
+    assert torch_threads_for(1, cores=1, workers=4) is None  # one already: nothing to change
+    assert torch_threads_for(8, cores=16, workers=4) is None
+    assert torch_threads_for(16, cores=16, workers=4) == 12
+    assert torch_threads_for(8, cores=16, workers=2, processes=4) == 2  # 4 cores per process
+
+
+def test_omp_num_threads_or_the_option_wins(monkeypatch: pytest.MonkeyPatch) -> None:
+    import torch
+
+    from cyclegan_lit import machine
+
+    before = torch.get_num_threads()
+    monkeypatch.setattr(machine, "available_cores", lambda: 2)
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    try:
+        line = machine.set_torch_threads(workers=1, threads=2)
+        assert torch.get_num_threads() == 1
+        assert line == (
+            "torch threads: 1 instead of 2 (2 cores available, 1 data workers); set "
+            "OMP_NUM_THREADS or +torch_threads=N to choose"
+        )
+        assert machine.set_torch_threads(workers=1, requested=2) is None
+        assert torch.get_num_threads() == 2  # +torch_threads=2
+        monkeypatch.setenv("OMP_NUM_THREADS", "2")
+        assert machine.set_torch_threads(workers=1, threads=2) is None  # the user's choice
+    finally:
+        torch.set_num_threads(before)
+
+
+@pytest.mark.slow
+def test_the_cli_takes_fewer_torch_threads_when_data_workers_need_the_cores(
+    tmp_path: Path, cli_env: dict[str, str], tiny: list[str]
+) -> None:
+    taskset = shutil.which("taskset")
+    if taskset is None or len(os.sched_getaffinity(0)) < 2:
+        pytest.skip("needs taskset and two cores")
+    env = {k: v for k, v in cli_env.items() if k not in ("OMP_NUM_THREADS", "MKL_NUM_THREADS")}
+    on_two_cores = [taskset, "-c", ",".join(map(str, sorted(os.sched_getaffinity(0))[:2]))]
+    default = subprocess.run(
+        [*on_two_cores, sys.executable, "-c", "import torch; print(torch.get_num_threads())"],
+        env=env, capture_output=True, text=True, check=True,
+    ).stdout.strip()  # fmt: skip
+    if default == "1":
+        pytest.skip("torch takes one thread on two cores here already")
+    args = [*tiny, "data.num_workers=1", "train=false", "test=false", "logger=none"]
+    result = run_cli(args, tmp_path, env, command=[*on_two_cores, str(CLI)])
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert f"cyclegan-train: torch threads: 1 instead of {default} (2 cores available, 1 data" in (
+        result.stderr
+    )

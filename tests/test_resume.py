@@ -4,6 +4,7 @@ uninterrupted run ends: same losses at every later step, same weights, bit for b
 from __future__ import annotations
 
 import csv
+import os
 import signal
 import subprocess
 import sys
@@ -16,7 +17,11 @@ from conftest import CLI, run_cli
 
 # fp32 on the CPU, deterministic; 6 batches per epoch, 2 + 1 epochs; a checkpoint every 2 batches
 RUN = [
+    "model/generator=resnet_9blocks",
     "model.generator.ngf=4",
+    "data.synthetic_size=32",
+    "data.load_size=32",
+    "data.crop_size=32",
     "model.discriminator.ndf=4",
     "model.pool_size=4",
     "model.scheduler.n_epochs=2",
@@ -45,8 +50,10 @@ def _checkpoint(log_dir: Path) -> dict:
 
 def _losses(log_dir: Path) -> dict[int, float]:
     (path,) = log_dir.glob("*/*/csv/version_0/metrics.csv")
-    rows = csv.DictReader(path.open())
-    return {int(r["step"]): float(r["train/loss_G"]) for r in rows if r.get("train/loss_G")}
+    rows = [r for r in csv.DictReader(path.open()) if r.get("train/loss_G")]
+    losses = {int(r["step"]): float(r["train/loss_G"]) for r in rows}
+    assert len(losses) == len(rows), "a step logged twice"
+    return losses
 
 
 @pytest.mark.slow
@@ -69,14 +76,15 @@ def test_a_run_resumed_inside_an_epoch_ends_bit_identical(tmp_path: Path, cli_en
     resumed = run_cli([*RUN, data, "paths.log_dir=resumed", f"ckpt_path={ckpt}"], tmp_path, cli_env)
     assert resumed.returncode == 0, resumed.stderr
     assert "not resumable" not in resumed.stderr
+    # it continued the stopped run's folder and CSV file: nothing new under its own log_dir
+    assert not list((tmp_path / "resumed").glob("*/*"))
 
-    end, again = _checkpoint(tmp_path / "full"), _checkpoint(tmp_path / "resumed")
+    end, again = _checkpoint(tmp_path / "full"), _checkpoint(tmp_path / "part")
     assert again["global_step"] == end["global_step"] == 36
     for name, value in end["state_dict"].items():
         assert torch.equal(value, again["state_dict"][name]), name
-    later, resumed_losses = _losses(tmp_path / "full"), _losses(tmp_path / "resumed")
-    steps = sorted(s for s in later if s >= 16)
-    assert steps and all(later[s] == resumed_losses[s] for s in steps)
+    # one CSV file, every step once, with the uninterrupted run's losses (the stop was at batch 8)
+    assert _losses(tmp_path / "full") == _losses(tmp_path / "part")
 
 
 @pytest.mark.slow
@@ -111,10 +119,11 @@ def test_a_signal_saves_says_where_exits_non_zero_and_resumes_exactly(
     stopped_at = torch.load(ckpt, map_location="cpu", weights_only=True)["global_step"]
     resumed = run_cli([*run, "paths.log_dir=resumed", f"ckpt_path={ckpt}"], tmp_path, cli_env)
     assert resumed.returncode == 0, resumed.stderr
-    end, again = _checkpoint(tmp_path / "full"), _checkpoint(tmp_path / "resumed")
+    end, again = _checkpoint(tmp_path / "full"), _checkpoint(tmp_path / "part")
     assert 0 < stopped_at < end["global_step"] == again["global_step"] == 2 * 6 * 11
     for name, value in end["state_dict"].items():
         assert torch.equal(value, again["state_dict"][name]), name
+    assert _losses(tmp_path / "full") == _losses(tmp_path / "part")  # stopped between batches
 
 
 def test_a_failed_checkpoint_write_keeps_the_previous_file(tmp_path: Path) -> None:
@@ -129,7 +138,8 @@ def test_a_failed_checkpoint_write_keeps_the_previous_file(tmp_path: Path) -> No
     assert [p.name for p in tmp_path.iterdir()] == ["last.ckpt"]  # no temp file left behind
 
 
-def test_ckpt_path_last_skips_a_truncated_newest_checkpoint(tmp_path: Path, capsys) -> None:
+def test_last_of_other_commands_skips_a_truncated_newest_checkpoint(tmp_path: Path, capsys) -> None:
+    """`ckpt_path=last` of cyclegan-translate, -eval and -export: the newest of any run."""
     from omegaconf import OmegaConf
 
     from cyclegan_lit.cli.run_files import resolve_ckpt_path
@@ -204,3 +214,128 @@ def test_a_finished_run_is_not_resumed_silently(tmp_path: Path, tiny_model_and_c
     with pytest.raises(ValueError, match=r"already trained all 1 epochs; to train on, raise"):
         check_resumable(finished, model, max_epochs=1)
     check_resumable(finished, model, max_epochs=2)  # more epochs: it trains on
+
+
+SLURM_ENV = {  # what SLURM sets in a batch job's task; Lightning's SLURMEnvironment detects it
+    "SLURM_NTASKS": "1",
+    "SLURM_NTASKS_PER_NODE": "1",
+    "SLURM_JOB_NAME": "cyclegan",
+    "SLURM_JOB_ID": "4242",
+    "SLURM_PROCID": "0",
+    "SLURM_LOCALID": "0",
+    "SLURM_NODEID": "0",
+    "SLURM_NODELIST": "localhost",
+}
+
+
+def _fake_scontrol(folder: Path) -> tuple[Path, Path]:
+    """An `scontrol` that records its arguments (Lightning requeues with `scontrol requeue ID`)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    log = folder / "scontrol.log"
+    script = folder / "scontrol"
+    script.write_text(f'#!/bin/sh\necho "$@" >> {log}\n')
+    script.chmod(0o755)
+    return folder, log
+
+
+@pytest.mark.parametrize("requeuer", ["lightning", "submitit"])
+def test_slurm_requeue_signal_stops_after_the_batch_then_the_requeue_handler_runs(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, requeuer: str
+) -> None:
+    """Under SLURM, Lightning installs its auto-requeue handler for SIGUSR1 (submitit its own for
+    SIGUSR2, at job start); SaveOnInterrupt holds it back to the end of the batch, writes
+    last.ckpt, then lets it run: Lightning's writes hpc_ckpt_1.ckpt and requeues."""
+    import lightning as L
+    from conftest import TINY_MODEL
+    from lightning.fabric.plugins.environments import SLURMEnvironment
+    from lightning.pytorch.utilities.exceptions import SIGTERMException
+    from torch.utils.data import DataLoader
+
+    from cyclegan_lit.callbacks import SaveOnInterrupt
+    from cyclegan_lit.models import CycleGAN
+
+    for name, value in SLURM_ENV.items():
+        monkeypatch.setenv(name, value)
+    bin_dir, log = _fake_scontrol(tmp_path / "bin")
+    monkeypatch.setenv("PATH", f"{bin_dir}:{os.environ['PATH']}")
+    signum = signal.SIGUSR1 if requeuer == "lightning" else signal.SIGUSR2
+    saver = SaveOnInterrupt(dirpath=str(tmp_path / "checkpoints"))
+    seen: dict[str, object] = {"submitit": []}
+
+    def submitit_handler(number: int, frame: object) -> None:  # records what it found
+        seen["submitit"].append((number, saver.saved is not None and saver.saved.is_file()))
+
+    if requeuer == "submitit":  # submitit installs its handler when the job starts
+        signal.signal(signum, submitit_handler)
+
+    class SendRequeueSignal(L.Callback):
+        def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+            handler = signal.getsignal(signal.SIGUSR1)  # before SaveOnInterrupt's own start
+            seen["lightning"] = getattr(handler, "signal_handlers", [])
+
+        def on_train_batch_start(self, trainer, pl_module, batch, batch_idx) -> None:
+            seen["ours"] = signal.getsignal(signum)
+            if batch_idx == 1 and seen["ours"] == saver._on_requeue:  # never kill pytest
+                os.kill(os.getpid(), signum)  # lands before this batch's steps
+
+    batches = [{"A": torch.rand(3, 32, 32) * 2 - 1, "B": torch.rand(3, 32, 32) * 2 - 1}] * 4
+    trainer = L.Trainer(
+        accelerator="cpu", max_epochs=1, logger=False, enable_checkpointing=False,
+        enable_progress_bar=False, enable_model_summary=False, limit_val_batches=0,
+        default_root_dir=tmp_path, callbacks=[SendRequeueSignal(), saver],
+    )  # fmt: skip
+    assert isinstance(trainer._accelerator_connector.cluster_environment, SLURMEnvironment)
+    try:
+        with pytest.raises(SIGTERMException):
+            model = CycleGAN(**TINY_MODEL)
+            trainer.fit(model, train_dataloaders=DataLoader(batches, batch_size=1))
+    finally:
+        if requeuer == "submitit":
+            signal.signal(signum, signal.SIG_DFL)
+
+    lightning_handler = trainer._signal_connector._slurm_sigusr_handler_fn
+    assert lightning_handler in seen["lightning"]  # Lightning's requeue handler was installed
+    assert seen["ours"] == saver._on_requeue  # and the requeue signal's held back while training
+    assert saver.signal == signum and saver.saved == tmp_path / "checkpoints" / "last.ckpt"
+    # the state after batch 1 (2 batches of 2 optimizer steps), not one from inside a batch
+    assert torch.load(saver.saved, map_location="cpu", weights_only=True)["global_step"] == 4
+    if requeuer == "lightning":
+        hpc = torch.load(tmp_path / "hpc_ckpt_1.ckpt", map_location="cpu", weights_only=False)
+        assert hpc["global_step"] == 4
+        assert log.read_text().split() == ["requeue", "4242"]
+    else:
+        assert seen["submitit"] == [(signum, True)]  # called once, after last.ckpt was written
+        assert not log.exists() and not (tmp_path / "hpc_ckpt_1.ckpt").exists()
+    assert signal.getsignal(signal.SIGUSR1) in (signal.SIG_DFL, None)  # Lightning's restored
+
+
+@pytest.mark.slow
+def test_a_requeued_slurm_job_resumes_in_its_own_run_folder(tmp_path: Path, cli_env) -> None:
+    """The documented sbatch recipe: `--signal=SIGUSR1@90`, a run folder named by the job id:
+    SIGUSR1 stops after the batch, saves, requeues and exits 138; the requeued job (same command,
+    same SLURM_JOB_ID) resumes from the newest checkpoint in that folder and ends the run."""
+    bin_dir, log = _fake_scontrol(tmp_path / "bin")
+    env = {**cli_env, **SLURM_ENV, "PATH": f"{bin_dir}:{cli_env['PATH']}"}
+    run = [*RUN, f"paths.data_dir={tmp_path / 'data'}", "model.scheduler.n_epochs=10",
+           "hydra.run.dir=slurm/4242"]  # fmt: skip
+    folder = tmp_path / "slurm" / "4242"
+    process = subprocess.Popen(
+        [str(CLI), *run], cwd=tmp_path, env=env, stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    deadline = time.monotonic() + 120
+    while not (folder / "checkpoints" / "last.ckpt").exists():
+        assert process.poll() is None and time.monotonic() < deadline, "no checkpoint written"
+        time.sleep(0.02)
+    process.send_signal(signal.SIGUSR1)
+    _, stderr = process.communicate(timeout=120)
+    assert process.returncode == 128 + signal.SIGUSR1, stderr[-3000:]
+    assert "stopped by SIGUSR1" in stderr
+    assert log.read_text().split() == ["requeue", "4242"]
+    assert (folder / "hpc_ckpt_1.ckpt").is_file()  # Lightning's own, taken after the batch
+
+    requeued = run_cli(run, tmp_path, env)
+    assert requeued.returncode == 0, requeued.stderr[-3000:]
+    assert f"resuming {folder} from " in requeued.stderr
+    assert _checkpoint(tmp_path)["global_step"] == 2 * 6 * 11
+    assert len(_losses(tmp_path)) == 6 * 11  # one CSV file, every batch once

@@ -3,6 +3,7 @@ reach the run, read back from the offline run's own files."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import numpy as np
@@ -74,3 +75,41 @@ def test_offline_run_logs_config_losses_and_uint8_grids(
     # `step=` was not passed: W&B steps count log calls, not the doubled global_step
     steps = sorted({row["_step"] for row in run.history})
     assert steps == list(range(len(steps)))
+
+
+def _unwritable_wandb_folder(run_dir: Path, how: str) -> None:
+    run_dir.mkdir(parents=True)
+    if how == "file":  # a file where W&B's folder goes: refused even for root
+        (run_dir / "wandb").write_text("")
+    else:
+        (run_dir / "wandb").mkdir()
+        (run_dir / "wandb").chmod(0o500)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    "how",
+    [
+        "file",
+        pytest.param(
+            "read_only",
+            marks=pytest.mark.skipif(os.geteuid() == 0, reason="root writes read-only folders"),
+        ),
+    ],
+)
+def test_a_wandb_folder_that_cannot_be_written_is_a_warning_not_a_crash(
+    tmp_path: Path, cli_env: dict[str, str], tiny: list[str], how: str
+) -> None:
+    run_dir = tmp_path / "run"
+    _unwritable_wandb_folder(run_dir, how)
+    args = [*tiny, "test=false", "logger=[wandb,csv]", f"hydra.run.dir={run_dir}"]
+    result = run_cli(args, tmp_path, cli_env)
+    if how == "read_only":
+        (run_dir / "wandb").chmod(0o700)  # so that pytest can remove it
+    assert result.returncode == 0, result.stderr[-3000:]
+    (line,) = [x for x in result.stderr.splitlines() if "W&B" in x]
+    assert line.startswith(f"cyclegan-train: warning: W&B folder {run_dir / 'wandb'} cannot be")
+    assert "training goes on without W&B" in line
+    assert (run_dir / "checkpoints" / "last.ckpt").is_file()  # it trained
+    assert "train/loss_G" in next(run_dir.glob("csv/version_*/metrics.csv")).read_text()
+    assert "W&B (offline)" not in result.stdout

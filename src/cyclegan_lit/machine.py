@@ -1,9 +1,10 @@
-"""What this machine can do fast: read once, so that settings are chosen (or warned about) by the
-machine's instruction set, not by guesswork."""
+"""What this machine can do fast: its instruction set (read once) and the cores this process may
+use, so that settings are chosen (or warned about) by the machine, not by guesswork."""
 
 from __future__ import annotations
 
 import functools
+import os
 from pathlib import Path
 
 
@@ -26,3 +27,52 @@ def cpu_has_bf16() -> bool | None:
     if not flags:
         return None
     return bool(flags & {"avx512_bf16", "amx_bf16"})
+
+
+def available_cores() -> int:
+    """The cores this process may run on (its CPU affinity, which a job scheduler or `taskset`
+    narrows), not the machine's count that ``os.cpu_count()`` reports."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):  # not Linux
+        return os.cpu_count() or 1
+
+
+def torch_threads_for(threads: int, cores: int, workers: int, processes: int = 1) -> int | None:
+    """The torch thread count to use instead of ``threads``, or None to keep it.
+
+    Each of ``processes`` training processes gets ``cores / processes`` cores, and each of its
+    ``workers`` data loader processes keeps one busy; more threads than that only contend (on a
+    busy 2-core machine two threads ran 3x slower than one).
+    """
+    share = max(1, cores // max(1, processes))
+    if threads <= share and threads + workers <= share:
+        return None
+    chosen = max(1, share - workers)
+    return None if chosen == threads else chosen
+
+
+def set_torch_threads(
+    workers: int, processes: int = 1, requested: int | None = None, threads: int | None = None
+) -> str | None:
+    """Set torch's thread count for this machine; return the line saying what was chosen, or None
+    when nothing changed. ``requested`` (an explicit option) wins, and so does ``OMP_NUM_THREADS``,
+    which torch has already applied."""
+    import torch
+
+    if requested is not None:
+        torch.set_num_threads(max(1, int(requested)))
+        return None
+    if os.environ.get("OMP_NUM_THREADS"):
+        return None
+    current = threads if threads is not None else torch.get_num_threads()
+    cores = available_cores()
+    chosen = torch_threads_for(current, cores, workers, processes)
+    if chosen is None:
+        return None
+    torch.set_num_threads(chosen)
+    per = f" for each of {processes} processes" if processes > 1 else ""
+    return (
+        f"torch threads: {chosen} instead of {current} ({cores} cores available{per}, "
+        f"{workers} data workers); set OMP_NUM_THREADS or +torch_threads=N to choose"
+    )

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import sys
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -18,31 +19,55 @@ import hydra
 import lightning as L
 from hydra.errors import InstantiationException
 from lightning.fabric.utilities.exceptions import MisconfigurationException
+from lightning.fabric.utilities.rank_zero import rank_zero_only
 from lightning.pytorch.accelerators import CPUAccelerator
-from lightning.pytorch.loggers import Logger
+from lightning.pytorch.loggers import Logger, WandbLogger
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 from omegaconf import DictConfig, OmegaConf
 
 from cyclegan_lit.checkpoint_io import check_resumable
-from cyclegan_lit.cli.errors import exit_on_user_error
+from cyclegan_lit.cli.errors import exit_on_user_error, run_hydra_app, task_started
 from cyclegan_lit.cli.run_files import (
+    Resume,
+    check_writable,
+    continue_csv,
+    continue_run,
     exit_interrupted,
+    hydra_job_folder,
+    plan_resume,
     print_config_tree,
     print_outputs,
-    resolve_ckpt_path,
+    save_config_tree,
     save_metrics,
     scalars,
+    tidy_fresh_folder,
 )
 from cyclegan_lit.cli.wandb_runs import finish_wandb, name_sweep_job
 from cyclegan_lit.config_store import config_dir
-from cyclegan_lit.machine import cpu_has_bf16
+from cyclegan_lit.machine import cpu_has_bf16, set_torch_threads
 
 
 def train(cfg: DictConfig) -> dict[str, float]:
     """Fit (and optionally test) the model that ``cfg`` describes; return the final metrics."""
     name_sweep_job(cfg)
+    choose_torch_threads(cfg)
+    # a resume continues its run's folder, CSV file and W&B run: redirect them before anything
+    # that interpolates ${paths.output_dir} is instantiated
+    resume = plan_resume(cfg)
+    if resume is None or resume.run_dir is None:
+        return fit_and_test(cfg, resume)
+    continue_run(cfg, resume)
+    try:
+        return fit_and_test(cfg, resume)
+    finally:
+        tidy_fresh_folder(Path(cfg.paths.output_dir))
+
+
+def fit_and_test(cfg: DictConfig, resume: Resume | None) -> dict[str, float]:
+    """Build everything ``cfg`` describes, check the checkpoint to resume, fit, test."""
     output_dir = Path(cfg.paths.output_dir)
-    print_config_tree(cfg, save_to=output_dir / "config_tree.log")
+    check_writable(output_dir, "paths.output_dir")
+    print_config_tree(cfg)
     L.seed_everything(cfg.seed, workers=True)
 
     # _convert_="all": plain dicts and lists, so that checkpoints hold no OmegaConf objects
@@ -53,16 +78,14 @@ def train(cfg: DictConfig) -> dict[str, float]:
     callbacks = instantiate_all(cfg.get("callbacks"))
     loggers: list[Logger] = instantiate_all(cfg.get("logger"))
     trainer = build_trainer(cfg.trainer, callbacks, loggers)
-    resolved = OmegaConf.to_container(cfg, resolve=True)
-    for logger in loggers:
-        logger.log_hyperparams(resolved)
+    ckpt_path = None if resume is None else str(resume.ckpt)
+    if resume is not None:
+        check_resumable(resume.ckpt, model, trainer.max_epochs if cfg.get("train", True) else None)
+        announce_resume(resume, continue_csv(loggers, resume.next_logged_step))
+    save_config_tree(cfg, output_dir / "config_tree.log")
+    trainer.loggers = open_loggers(trainer.loggers, OmegaConf.to_container(cfg, resolve=True))
 
     try:
-        ckpt_path = resolve_ckpt_path(cfg.get("ckpt_path"), cfg.paths)
-        if ckpt_path is not None:
-            check_resumable(
-                ckpt_path, model, trainer.max_epochs if cfg.get("train", True) else None
-            )
         metrics: dict[str, float] = {}
         if cfg.get("train", True):
             try:
@@ -77,10 +100,81 @@ def train(cfg: DictConfig) -> dict[str, float]:
             metrics.update(scalars(trainer.callback_metrics))
         if trainer.is_global_zero:
             save_metrics(output_dir, metrics)
+            job_folder = hydra_job_folder()
+            if job_folder is not None and job_folder.resolve() != output_dir.resolve():
+                save_metrics(output_dir, metrics, job_folder)  # a resumed sweep job: the summary
             print_outputs(trainer, output_dir)
     finally:
         finish_wandb(loggers)
     return metrics
+
+
+def choose_torch_threads(cfg: DictConfig) -> None:
+    """Fewer torch threads on a machine with few cores for this process (see ``machine``)."""
+    trainer = cfg.get("trainer") or {}
+    devices = trainer.get("devices")
+    processes = devices if isinstance(devices, int) and devices > 1 else 1
+    workers = int((cfg.get("data") or {}).get("num_workers") or 0)
+    line = set_torch_threads(workers, processes, requested=cfg.get("torch_threads"))
+    if line is not None and rank_zero_only.rank == 0:
+        print(f"cyclegan-train: {line}", file=sys.stderr)
+
+
+def announce_resume(resume: Resume, dropped_rows: int) -> None:
+    """One line: which run continues, from which checkpoint, where in training."""
+    if rank_zero_only.rank != 0:
+        return
+    where = f"epoch {resume.epoch}, step {resume.global_step}"
+    if resume.run_dir is None:
+        line = f"resuming from {resume.ckpt} ({where}) in a new run folder (it is in none)"
+    else:
+        dropped = f"; {dropped_rows} CSV rows logged after it dropped" if dropped_rows else ""
+        line = f"resuming {resume.run_dir} from {resume.ckpt} ({where}{dropped})"
+    print(f"cyclegan-train: {line}", file=sys.stderr)
+
+
+def open_loggers(loggers: list[Logger], params: Any) -> list[Logger]:
+    """Log the config to each logger; a W&B logger whose folder cannot be written is dropped with
+    one warning line (training goes on with the others), instead of a crash mid-setup."""
+    kept = []
+    for logger in loggers:
+        if isinstance(logger, WandbLogger) and rank_zero_only.rank == 0:
+            problem = wandb_folder_problem(logger)
+            if problem is None:
+                try:
+                    logger.log_hyperparams(params)
+                except OSError as err:
+                    problem = f"{err.strerror or err}"
+            if problem is not None:
+                print(
+                    f"cyclegan-train: warning: W&B folder {wandb_folder(logger)} cannot be written "
+                    f"({problem}); training goes on without W&B: make it writable or set "
+                    "logger.wandb.save_dir",
+                    file=sys.stderr,
+                )
+                continue
+        else:
+            logger.log_hyperparams(params)
+        kept.append(logger)
+    return kept
+
+
+def wandb_folder(logger: WandbLogger) -> Path:
+    """Where W&B writes: ``<save_dir>/wandb`` (``save_dir`` from the config, else WANDB_DIR)."""
+    return Path(logger.save_dir or os.environ.get("WANDB_DIR") or ".") / "wandb"
+
+
+def wandb_folder_problem(logger: WandbLogger) -> str | None:
+    """Why W&B could not write its folder (a real write: root ignores permission bits)."""
+    folder = wandb_folder(logger)
+    if folder.exists() and not folder.is_dir():
+        return "a file is in the way"
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        tempfile.TemporaryDirectory(dir=folder).cleanup()
+    except OSError as err:
+        return err.strerror or type(err).__name__
+    return None
 
 
 def build_trainer(options: DictConfig, callbacks: list[Any], loggers: list[Logger]) -> L.Trainer:
@@ -139,6 +233,7 @@ def main() -> None:
 
     @hydra.main(version_base="1.3", config_path=str(config_dir()), config_name="train")
     def _main(cfg: DictConfig) -> float | None:
+        task_started()
         metrics = exit_on_user_error("cyclegan-train", lambda: train(cfg))
         metric = cfg.get("optimized_metric")
         if not metric:
@@ -149,7 +244,7 @@ def main() -> None:
             )
         return metrics[metric]
 
-    _main()
+    run_hydra_app("cyclegan-train", _main)
 
 
 if __name__ == "__main__":
