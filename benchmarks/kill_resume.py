@@ -24,7 +24,11 @@ import torch
 
 CLI = Path(sys.executable).parent / "cyclegan-train"
 RUN = [
+    "model/generator=resnet_9blocks",
     "model.generator.ngf=4",
+    "data.synthetic_size=32",
+    "data.load_size=32",
+    "data.crop_size=32",
     "model.discriminator.ndf=4",
     "model.pool_size=4",
     "model.scheduler.n_epochs=8",

@@ -24,8 +24,10 @@ from cyclegan_lit.config_store import config_dir
 
 CLI = Path(sys.executable).parent / "cyclegan-train"
 
-# A run small enough for a test: 8-channel networks, 32 px synthetic images, 4 batches, one epoch.
+# A run small enough for a test: 8-channel networks, 32 px synthetic images, 4 batches, one epoch;
+# the paper's ResNet generator (the built-in data's own U-Net needs 64 px).
 TINY_OVERRIDES = [
+    "model/generator=resnet_9blocks",
     "model.generator.ngf=8",
     "model.discriminator.ndf=8",
     "data.synthetic_size=32",

@@ -15,6 +15,7 @@ from omegaconf import OmegaConf
 from cyclegan_lit.config_store import config_dir
 from cyclegan_lit.data import UnpairedDataModule
 from cyclegan_lit.models import CycleGAN
+from cyclegan_lit.networks import GeneratorConfig
 
 CONF = config_dir()
 # (group, option) for every choice file, the hydra/ internals and the shared data base aside
@@ -80,8 +81,9 @@ def test_standard_datasets_train_with_the_reference_defaults(option: str, tmp_pa
 @pytest.mark.parametrize(
     ("overrides", "generator", "discriminator", "policy"),
     [
-        ([], "resnet_9blocks", "basic", "linear"),
+        ([], "unet_128", "basic", "linear"),  # the built-in data's U-Net (num_downs 6)
         (["model=resnet9"], "resnet_9blocks", "basic", "linear"),
+        (["data=horse2zebra"], "resnet_9blocks", "basic", "linear"),
         (["model=unet256", "model/scheduler=cosine"], "unet_256", "basic", "cosine"),
         (["model/generator=unet_128", "model/discriminator=pixel"], "unet_128", "pixel", "linear"),
         (["model=resnet6", "model/discriminator=n_layers"], "resnet_6blocks", "n_layers", "linear"),
@@ -95,6 +97,19 @@ def test_presets_and_groups_pick_the_networks_and_schedule(
     assert model.hparams.generator["name"] == generator
     assert model.hparams.discriminator["name"] == discriminator
     assert model.hparams.scheduler["policy"] == policy
+
+
+def test_the_built_in_data_runs_its_own_u_net_unless_a_generator_is_chosen(tmp_path: Path) -> None:
+    with composed([], tmp_path) as cfg:
+        generator = GeneratorConfig(**cfg.model.generator)
+        assert (generator.unet_downsamplings, generator.min_input_size) == (6, 64)
+        assert cfg.data.crop_size == 64 and cfg.model.lr == 0.001
+    for choice in ("model=resnet6", "model/generator=resnet_6blocks"):
+        with composed([choice], tmp_path) as cfg:
+            assert (cfg.model.generator.name, cfg.model.generator.num_downs) == (
+                "resnet_6blocks",
+                None,
+            ), choice
 
 
 def test_a_mistyped_network_option_is_refused_while_composing(tmp_path: Path) -> None:
@@ -161,7 +176,8 @@ def test_logger_configs_build(option: str, kinds: set, tmp_path: Path, monkeypat
 
 def test_experiment_quickstart_is_small_and_paper_is_the_reference(tmp_path: Path) -> None:
     with composed(["experiment=quickstart"], tmp_path) as cfg:
-        assert cfg.data.name == "synthetic" and cfg.model.generator.ngf == 32
+        assert cfg.data.name == "synthetic" and cfg.data.synthetic_train == 200
+        assert cfg.model.generator.num_downs == 6 and cfg.trainer.max_epochs == 56
     with composed(["experiment=paper"], tmp_path) as cfg:
         assert cfg.model.generator.name == "resnet_9blocks" and cfg.data.name == "horse2zebra"
         assert cfg.model.discriminator.name == "basic" and cfg.trainer.precision == "32-true"

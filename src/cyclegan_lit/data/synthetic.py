@@ -4,14 +4,16 @@ Each scene is a smooth two-colour gradient background with low-frequency texture
 non-overlapping objects, each a square or a disc (sides 20–36 % of the image).
 
 * Domain A: every object is flat light grey, whatever its shape.
-* Domain B: squares have dark-blue / white horizontal stripes (3 px at 64 px, phase anchored at
-  the square's top edge); discs are solid yellow. The background is identical in both domains.
+* Domain B: squares have three horizontal stripes spanning them exactly (dark blue, white, dark
+  blue); discs are solid yellow. The background is identical in both domains.
 
 The mapping is exact both ways and local, but it depends on spatial context: A→B has to tell a
 grey square from a grey disc (a 1×1 convolution or any per-pixel colour map cannot, since both are
-the same grey) and to lay stripes relative to the square's edge; B→A has to fill the white stripes
-of squares with grey, which needs the surrounding blue. A ResNet generator's receptive field covers
-a whole object at 64 px.
+the same grey) and to find the square's top and bottom edges to lay its stripes; B→A has to fill
+the white stripe of squares with grey, which needs the surrounding blue. (Format 1 had thin
+stripes of a fixed 3 px period anchored at the top edge: a phase that unpaired training barely
+constrains, and stripes half a period off score worse than no translation at all.) A generator's
+receptive field (a ResNet's or the built-in U-Net's) covers a whole object at 64 px.
 
 Splits: ``trainA`` renders scenes 0..n_train-1 in style A and ``trainB`` renders *different*
 scenes n_train..2·n_train-1 in style B (unpaired, file names shuffled); ``testA/i.png`` and
@@ -36,8 +38,10 @@ import numpy as np
 from PIL import Image
 
 MARKER = "synthetic.json"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 _SUPERSAMPLE = 4
+# horizontal stripes of a B square, spanning it exactly: blue, white, blue
+_SQUARE_BANDS = 3
 _GREY = np.array([215.0, 215.0, 215.0])
 _BLUE = np.array([35.0, 60.0, 190.0])
 _WHITE = np.array([245.0, 245.0, 250.0])
@@ -116,8 +120,8 @@ def _fill(obj: SceneObject, size: int, style: str) -> np.ndarray:
         return np.broadcast_to(_GREY, (size, size, 3))
     if obj.shape == "disc":
         return np.broadcast_to(_YELLOW, (size, size, 3))
-    stripe = max(1, round(3 * size / 64))
-    dark = ((np.arange(size) - obj.y0) // stripe) % 2 == 0
+    band = (np.arange(size) - obj.y0) * _SQUARE_BANDS // obj.side
+    dark = band % 2 == 0  # blue at both edges, white between
     rows = np.where(dark[:, None], _BLUE[None, :], _WHITE[None, :])
     return np.broadcast_to(rows[:, None, :], (size, size, 3))
 
