@@ -3,7 +3,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: install train test test-fast lint format clean
+.PHONY: install train test test-fast lint format clean bench
 
 install: $(STAMP)
 
@@ -23,6 +23,11 @@ test: install
 # Everything but the tests marked slow (CLI subprocesses, DDP, the notebook): about 90 s.
 test-fast: install
 	$(PY) -m pytest -m "not slow" $(PYTEST_ARGS)
+
+# CPU speed of a training step (fp32 vs bf16-mixed, channels_last, compile) appended to
+# benchmarks/RESULTS.md: about 10 minutes on 2 cores; run it on a quiet machine.
+bench: install
+	bash benchmarks/run_cpu_bench.sh
 
 lint: install
 	$(VENV)/bin/ruff format --check .

@@ -54,12 +54,21 @@ def wandb_mode() -> str:
     return os.environ.get("WANDB_MODE") or ("online" if wandb_api_key_configured() else "offline")
 
 
+def _fast_precision(accelerator: str = "auto") -> str:
+    from cyclegan_lit.perf import fast_precision  # torch only when a config resolves it
+
+    return fast_precision(accelerator)
+
+
 def register_resolvers() -> None:
-    """Register ``${cyclegan.total_epochs:...}`` and ``${cyclegan.wandb_mode:}`` (idempotent)."""
+    """Register ``${cyclegan.total_epochs:...}``, ``${cyclegan.wandb_mode:}`` and
+    ``${cyclegan.fast_precision:<accelerator>}`` (idempotent)."""
     if not OmegaConf.has_resolver("cyclegan.total_epochs"):
         OmegaConf.register_new_resolver("cyclegan.total_epochs", _total_epochs)
     if not OmegaConf.has_resolver("cyclegan.wandb_mode"):
         OmegaConf.register_new_resolver("cyclegan.wandb_mode", wandb_mode)
+    if not OmegaConf.has_resolver("cyclegan.fast_precision"):
+        OmegaConf.register_new_resolver("cyclegan.fast_precision", _fast_precision)
 
 
 def register_configs() -> None:

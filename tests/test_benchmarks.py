@@ -1,0 +1,82 @@
+"""The benchmark scripts run end to end (tiny sizes, on the CPU); no timing is asserted."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+import train_speed  # noqa: E402
+
+
+def test_configurations_parse_and_label() -> None:
+    config = train_speed.Config.parse("bf16-mixed+cl+compile")
+    assert (config.precision, config.channels_last, config.compile) == ("bf16-mixed", True, True)
+    assert config.label == "bf16-mixed+cl+compile"
+    assert train_speed.Config.parse("32-true") == train_speed.BASELINE
+    with pytest.raises(ValueError, match="precision"):
+        train_speed.Config.parse("fp8")
+    with pytest.raises(ValueError, match="unknown flag"):
+        train_speed.Config.parse("bf16-mixed+fast")
+
+
+def test_paper_model_flops_scale_with_pixels_and_batch() -> None:
+    args = train_speed.parse_args(["--size", "128", "--batch", "4", "--out", "-"])
+    assert train_speed.iteration_flops(args, None) == pytest.approx(1.879e12 / 4 * 4)
+    args = train_speed.parse_args(["--ngf", "8", "--out", "-"])
+    assert train_speed.iteration_flops(args, 123.0) == 123.0  # counted, not scaled
+
+
+def test_rows_are_appended_under_their_heading(tmp_path: Path) -> None:
+    path = tmp_path / "RESULTS.md"
+    header = "| a | b |"
+    train_speed.append_table(path, "## One", "intro", header, ["| 1 | 2 |"])
+    train_speed.append_table(path, "## Two", "intro", header, ["| 5 | 6 |"])
+    train_speed.append_table(path, "## One", "intro", header, ["| 3 | 4 |"])
+    lines = path.read_text().splitlines()
+    assert lines.count("## One") == 1
+    assert lines.index("| 3 | 4 |") == lines.index("| 1 | 2 |") + 1 < lines.index("## Two")
+
+
+def test_fp32_against_itself_tracks_exactly_and_counts_flops(tmp_path: Path) -> None:
+    """Same seed, same batches, same precision: identical losses, so a difference measured for
+    a candidate comes from the candidate."""
+    out = tmp_path / "RESULTS.md"
+    args = ["--size", "32", "--ngf", "4", "--ndf", "4", "--threads", "1", "--warmup", "1"]
+    train_speed.main([*args, "--iters", "1", "--configs", "32-true", "--losses", "2",
+                      "--out", str(out)])  # fmt: skip
+    text = out.read_text()
+    assert "## Training iteration" in text and "## Loss tracking" in text
+    loss_row = next(line for line in text.splitlines() if "| 2 | 32-true |" in line)
+    assert loss_row.count("0.00 / 0.00") == 8
+    assert "--configs 32-true" in loss_row  # the command reproduces the row
+
+
+@pytest.mark.slow
+def test_gpu_check_dry_run_prints_its_tables() -> None:
+    results = ROOT / "benchmarks" / "RESULTS.md"
+    before = results.read_text() if results.exists() else None
+    env = dict(os.environ, PYTHON=sys.executable, WANDB_MODE="disabled")
+    done = subprocess.run(
+        ["bash", str(ROOT / "benchmarks" / "gpu_check.sh"), "--dry-run"],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=600, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    out = done.stdout
+    for batch in (1, 2):
+        assert f"32 px, batch {batch}, synthetic data" in out
+    for label in ("bf16-mixed", "16-mixed", "32-true+cl", "bf16-mixed+cl", "bf16-mixed+compile"):
+        assert f"\n{label} " in out, label
+    assert "s/step(med)" in out and "×fp32" in out and "step MiB" in out
+    assert "Loss tracking over 2 steps" in out
+    assert "Translation, G_A forward at 64 px" in out
+    assert "cyclegan-train: ok" in out
+    assert "gpu_check done" in out
+    after = results.read_text() if results.exists() else None
+    assert after == before  # a dry run prints only
