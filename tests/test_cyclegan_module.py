@@ -239,6 +239,7 @@ def test_visuals_and_predict(tmp_path):
         ({"scheduler": {"policy": "exp"}}, "model.scheduler.policy"),
         ({"lambda_cycle": -1.0}, "model.lambda_cycle"),
         ({"pool_size": -1}, "model.pool_size"),
+        ({"cycle_noise": -0.1}, "model.cycle_noise"),
         ({"lambda_identity": 0.5, "input_nc": 1}, "model.lambda_identity"),
         ({"scheduler": {"n_epochs": 0, "n_epochs_decay": 0}}, "model.scheduler.n_epochs"),
     ],
@@ -400,3 +401,19 @@ def test_image_sizes_the_generator_cannot_take_are_refused(generator, size, mess
         model.check_image_size(size, "data.crop_size")
     model.check_image_size(model.min_input_size * 2, "data.crop_size")
     model.check_image_size(None, "data.preprocess")  # sizes vary: nothing to check up front
+
+
+def test_cycle_noise_perturbs_only_what_is_translated_back():
+    """Off (the reference): the cycle draws no random numbers and reconstructs G_B(G_A(a)).
+    On: the fakes are unchanged and the reconstructions differ by the noise fed to the other net."""
+    torch.manual_seed(0)
+    model = CycleGAN(**TINY).eval()
+    a, b = torch.rand(2, 1, 3, 32, 32) * 2 - 1
+    with torch.no_grad():
+        state = torch.get_rng_state()
+        fake_B, rec_A, fake_A, rec_B = model.cycle(a, b)
+        assert torch.equal(torch.get_rng_state(), state)
+        assert torch.equal(rec_A, model.G_B(fake_B)) and torch.equal(rec_B, model.G_A(fake_A))
+        noisy = model.cycle(a, b, noise=0.2)
+        assert torch.equal(noisy[0], fake_B) and torch.equal(noisy[2], fake_A)
+        assert not torch.allclose(noisy[1], rec_A) and not torch.allclose(noisy[3], rec_B)

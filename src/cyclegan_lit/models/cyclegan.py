@@ -73,6 +73,7 @@ class CycleGAN(L.LightningModule):
         beta1: float = 0.5,
         beta2: float = 0.999,
         gradient_clip_val: float | None = None,
+        cycle_noise: float = 0.0,
         nonfinite_skips: int = 0,
         compile: bool = False,
         seed: int = 0,
@@ -95,6 +96,8 @@ class CycleGAN(L.LightningModule):
             pool_size=pool_size,
             lr=lr,
         )
+        if not cycle_noise >= 0:
+            raise ValueError(f"model.cycle_noise={cycle_noise}: must be >= 0 (0 turns it off)")
         if nonfinite_skips < 0:
             raise ValueError(f"model.nonfinite_skips={nonfinite_skips}: must be >= 0")
         if lambda_identity > 0 and input_nc != output_nc:
@@ -195,13 +198,25 @@ class CycleGAN(L.LightningModule):
         net = self.G_A if direction == "AtoB" else self.G_B
         return net(images)
 
-    def cycle(self, real_A: Tensor, real_B: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor]:
-        """The reference's `forward`: fake_B, rec_A, fake_A, rec_B, in its order."""
+    def cycle(
+        self, real_A: Tensor, real_B: Tensor, noise: float = 0.0
+    ) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+        """The reference's `forward`: fake_B, rec_A, fake_A, rec_B, in its order.
+
+        ``noise`` > 0 adds Gaussian noise of that standard deviation to each fake before it is
+        translated back, so the generators cannot pass the source image through the fake as a
+        faint hidden signal and must make the fake itself carry what the cycle needs (CycleGAN's
+        steganography, Chu et al. 2017).
+        """
         fake_B = self.G_A(real_A)
-        rec_A = self.G_B(fake_B)
+        rec_A = self.G_B(self._perturb(fake_B, noise))
         fake_A = self.G_B(real_B)
-        rec_B = self.G_A(fake_A)
+        rec_B = self.G_A(self._perturb(fake_A, noise))
         return fake_B, rec_A, fake_A, rec_B
+
+    @staticmethod
+    def _perturb(images: Tensor, noise: float) -> Tensor:
+        return images + noise * torch.randn_like(images) if noise > 0 else images
 
     def generator_losses(
         self,
@@ -247,7 +262,9 @@ class CycleGAN(L.LightningModule):
 
         # Generator step, discriminators frozen (toggling sets their requires_grad to False).
         with self.toggled_optimizer(opt_g):
-            fake_B, rec_A, fake_A, rec_B = self.cycle(real_A, real_B)
+            fake_B, rec_A, fake_A, rec_B = self.cycle(
+                real_A, real_B, noise=self.hparams.cycle_noise
+            )
             g_losses = self.generator_losses(real_A, real_B, fake_A, fake_B, rec_A, rec_B)
             if self._skip_nonfinite(g_losses, batch_idx):
                 return
