@@ -80,3 +80,18 @@ def test_gpu_check_dry_run_prints_its_tables() -> None:
     assert "gpu_check done" in out
     after = results.read_text() if results.exists() else None
     assert after == before  # a dry run prints only
+
+
+def test_profile_lists_the_top_operators_of_a_step(tmp_path: Path) -> None:
+    import profile_step
+
+    out = tmp_path / "RESULTS.md"
+    profile_step.main(["--size", "32", "--ngf", "4", "--ndf", "4", "--threads", "1",
+                       "--warmup", "1", "--steps", "1", "--top", "5", "--configs", "32-true",
+                       "--out", str(out)])  # fmt: skip
+    rows = [line for line in out.read_text().splitlines() if "| 32-true |" in line]
+    assert len(rows) == 5
+    shares = [float(row.split("|")[9].strip().rstrip("%")) for row in rows]
+    assert shares == sorted(shares, reverse=True) and 0 < sum(shares) <= 100
+    assert any("convolution" in row for row in rows)  # convs dominate a CycleGAN step
+    assert "--configs 32-true" in rows[0]

@@ -5,11 +5,13 @@ resolver, so one config is right on a laptop CPU, a bf16 CPU server and a GPU. T
 what ``benchmarks/train_speed.py`` measured (``benchmarks/RESULTS.md``):
 
 * CPU with bf16 instructions (AVX-512 BF16 or AMX): ``bf16-mixed``; losses track fp32 closely
-  and a step is about 1.7x faster. Without them bf16 is emulated and slower: ``32-true``.
+  and a step is 2.0x faster at 256 px (1.4x at 128 px). Without them bf16 is emulated and
+  slower: ``32-true``.
 * GPU with bf16 (Ampere and newer): ``bf16-mixed``; no loss scaling needed. Older GPUs with
   tensor cores (Volta, Turing): ``16-mixed``, with Lightning's GradScaler. Older still: ``32-true``.
-* channels_last and torch.compile are never chosen: on the CPU channels_last made InstanceNorm's
-  gradients wrong at batch 1 (a torch bug, see RESULTS.md), and compile costs minutes up front.
+* channels_last is never chosen: on the CPU it made InstanceNorm's gradients wrong at batch 1
+  (a torch bug, see RESULTS.md). torch.compile is the model's option (``model.compile=true``):
+  worth its minute of compiling only in runs longer than a few minutes.
 """
 
 from __future__ import annotations
