@@ -95,3 +95,25 @@ def test_profile_lists_the_top_operators_of_a_step(tmp_path: Path) -> None:
     assert shares == sorted(shares, reverse=True) and 0 < sum(shares) <= 100
     assert any("convolution" in row for row in rows)  # convs dominate a CycleGAN step
     assert "--configs 32-true" in rows[0]
+
+
+def test_hidden_code_measures_a_checkpoint_on_the_test_scenes(tiny_model_and_checkpoint) -> None:
+    import hidden_code
+    import numpy as np
+
+    from cyclegan_lit.data.synthetic import _coverage, make_scene, render
+
+    scene = make_scene(0, 32, 0)
+    swapped, styled = hidden_code.render_swapped(scene), render(scene, "B")
+    for obj in scene.objects:  # each object in the other shape's style, nothing else changed
+        inside = _coverage(obj, 32) > 0.99
+        assert not np.array_equal(swapped[inside], styled[inside])
+        if obj.shape == "square":
+            assert (swapped[inside] == np.array([245, 205, 35])).all()  # yellow square
+    outside = sum(_coverage(o, 32) for o in scene.objects) == 0
+    assert np.array_equal(swapped[outside], styled[outside])
+
+    _, path = tiny_model_and_checkpoint
+    results = hidden_code.main([str(path), "--size", "32", "--n-train", "4", "--n-test", "3"])
+    assert set(results) >= {"B→A→B PSNR", "A→B PSNR", "G_B square grey", "D_A swapped styles"}
+    assert all(np.isfinite(v) for k, v in results.items() if "grey" not in k)

@@ -1,0 +1,105 @@
+"""Does a checkpoint trained on the built-in data cheat the cycle with a hidden code?
+
+Measures on the paired test scenes of ``data=synthetic`` (docs/model.md, "Hidden codes"):
+
+* B→A→B against A→B: G_A(G_B(b)) vs b, and G_A(a) vs b, in PSNR. A large gap means G_A gets
+  from G_B's fakes something the real A images do not carry;
+* the mean colour G_B paints squares and discs (every real A object is 215 grey): the code;
+* D_A's mean score on real B scenes, on the same scenes with the two styles swapped, and on
+  G_A's translations: whether the discriminator knows which style goes with which shape.
+
+    python benchmarks/hidden_code.py outputs/<date>/<time>/checkpoints/last.ckpt
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import sys
+from collections.abc import Sequence
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from cyclegan_lit.data.synthetic import Scene, _coverage, _fill, make_scene, read_marker, render
+from cyclegan_lit.models import CycleGAN
+
+
+def to_tensor(image: np.ndarray) -> Tensor:
+    return torch.from_numpy(image.astype(np.float32) / 127.5 - 1.0).permute(2, 0, 1)[None]
+
+
+def psnr(x: Tensor, y: Tensor) -> float:
+    return float(10 * torch.log10(4.0 / ((x.clamp(-1, 1) - y) ** 2).mean()))
+
+
+def render_swapped(scene: Scene) -> np.ndarray:
+    """Style B with each object painted in the other shape's style (yellow squares...)."""
+    size = scene.background.shape[0]
+    image = scene.background.copy()
+    for obj in scene.objects:
+        cov = _coverage(obj, size)[..., None]
+        other = dataclasses.replace(obj, shape="disc" if obj.shape == "square" else "square")
+        image = image * (1 - cov) + _fill(other, size, "B") * cov
+    return np.clip(np.rint(image), 0, 255).astype(np.uint8)
+
+
+@torch.no_grad()
+def measure(model: CycleGAN, scenes: Sequence[Scene]) -> dict[str, float]:
+    cycled, direct, d_real, d_swapped, d_fake = [], [], [], [], []
+    grey: dict[str, list[np.ndarray]] = {"square": [], "disc": []}
+    for scene in scenes:
+        a, b = to_tensor(render(scene, "A")), to_tensor(render(scene, "B"))
+        fake_a = model.G_B(b)
+        cycled.append(psnr(model.G_A(fake_a), b))
+        fake_b = model.G_A(a)
+        direct.append(psnr(fake_b, b))
+        d_real.append(float(model.D_A(b).mean()))
+        d_swapped.append(float(model.D_A(to_tensor(render_swapped(scene))).mean()))
+        d_fake.append(float(model.D_A(fake_b).mean()))
+        painted = ((fake_a[0].permute(1, 2, 0).numpy() + 1) * 127.5).clip(0, 255)
+        for obj in scene.objects:
+            inside = _coverage(obj, painted.shape[0]) > 0.99
+            grey[obj.shape].append(painted[inside].mean(axis=0))
+    return {
+        "B→A→B PSNR": float(np.mean(cycled)),
+        "A→B PSNR": float(np.mean(direct)),
+        "G_B square grey": float(np.mean(grey["square"])) if grey["square"] else float("nan"),
+        "G_B disc grey": float(np.mean(grey["disc"])) if grey["disc"] else float("nan"),
+        "D_A real B": float(np.mean(d_real)),
+        "D_A swapped styles": float(np.mean(d_swapped)),
+        "D_A G_A(A)": float(np.mean(d_fake)),
+    }
+
+
+def main(argv: Sequence[str] | None = None) -> dict[str, float]:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("checkpoint")
+    parser.add_argument(
+        "--data-root", help="the synthetic dataset's folder (default: the parameters below)"
+    )
+    parser.add_argument("--size", type=int, default=64)
+    parser.add_argument("--n-train", type=int, default=200)
+    parser.add_argument("--n-test", type=int, default=20)
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args(argv)
+    if args.data_root:
+        marker = read_marker(args.data_root) or {}
+        args.size = marker.get("size", args.size)
+        args.n_train = marker.get("n_train", args.n_train)
+        args.n_test = marker.get("n_test", args.n_test)
+        args.seed = marker.get("seed", args.seed)
+    model = CycleGAN.load_from_checkpoint(args.checkpoint, map_location="cpu", weights_only=False)
+    model.eval()
+    first = 2 * args.n_train  # the test scenes follow both training splits
+    scenes = [make_scene(first + i, args.size, args.seed) for i in range(args.n_test)]
+    results = measure(model, scenes)
+    for name, value in results.items():
+        print(f"{name:<20} {value:8.3f}")
+    sys.stdout.flush()
+    return results
+
+
+if __name__ == "__main__":
+    main()
