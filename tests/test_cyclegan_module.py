@@ -417,3 +417,30 @@ def test_cycle_noise_perturbs_only_what_is_translated_back():
         noisy = model.cycle(a, b, noise=0.2)
         assert torch.equal(noisy[0], fake_B) and torch.equal(noisy[2], fake_A)
         assert not torch.allclose(noisy[1], rec_A) and not torch.allclose(noisy[3], rec_B)
+
+
+def test_a_ddp_checkpoint_resumed_on_one_device_says_it_is_not_exact(tmp_path, caplog):
+    """A checkpoint holding 2 ranks' pools and RNG, resumed by 1 process: rank 0's state, and a
+    warning that the resume is then not bit-identical."""
+    torch.manual_seed(0)
+    model = CycleGAN(**TINY, pool_size=2)
+    trainer = _trainer(tmp_path, max_epochs=1, limit_train_batches=2, limit_val_batches=0)
+    trainer.fit(model, train_dataloaders=_loader())
+    path = tmp_path / "ddp.ckpt"
+    trainer.save_checkpoint(path)
+    checkpoint = torch.load(path, map_location="cpu", weights_only=False)
+    other = {"image_pools": {"fake_A": {**checkpoint["image_pools"]["fake_A"], "images": []},
+                             "fake_B": checkpoint["image_pools"]["fake_B"]},
+             "torch_rng": checkpoint["torch_rng"]}  # fmt: skip
+    mine = {"image_pools": checkpoint["image_pools"], "torch_rng": checkpoint["torch_rng"]}
+    checkpoint["random_state_per_rank"] = [mine, other]
+    torch.save(checkpoint, path)
+
+    resumed = CycleGAN(**TINY, pool_size=2)
+    with caplog.at_level("WARNING", logger="cyclegan_lit.models.cyclegan"):
+        _trainer(tmp_path, max_epochs=1, limit_train_batches=2, limit_val_batches=0).fit(
+            resumed, train_dataloaders=_loader(), ckpt_path=path
+        )
+    assert "state of 2 process(es), this run has 1" in caplog.text
+    assert "not bit-identical" in caplog.text
+    assert len(resumed.fake_A_pool) == 2  # rank 0's pool, not rank 1's empty one

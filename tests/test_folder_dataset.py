@@ -230,3 +230,22 @@ def test_paired_eval_targets(tmp_path):
     (tmp_path / "testB" / "2.png").rename(tmp_path / "testB" / "other.png")
     with pytest.raises(ValueError, match="not paired"):
         PairedEvalDataset(tmp_path, "test")
+
+
+def test_under_ddp_each_rank_takes_its_share_and_resumes_inside_it():
+    """Two ranks cover the epoch's order (padded to equal shares, as DistributedSampler does);
+    Lightning keeps the sampler (it is a DistributedSampler), and a resume skips each rank's
+    trained items only."""
+    from torch.utils.data import DistributedSampler
+
+    whole = list(EpochSampler(7, seed=7))
+    shares = [list(EpochSampler(7, seed=7, num_replicas=2, rank=rank)) for rank in (0, 1)]
+    assert isinstance(EpochSampler(7), DistributedSampler)
+    assert [len(s) for s in shares] == [4, 4] == [len(EpochSampler(7, num_replicas=2, rank=r))
+                                                  for r in (0, 1)]  # fmt: skip
+    assert shares[0] == whole[0::2] and shares[1][:3] == whole[1::2]
+    assert shares[1][3] == whole[0]  # the padding repeats the first item
+    resumed = EpochSampler(7, seed=7, num_replicas=2, rank=1)
+    resumed.resume_at(0, 2)
+    assert list(resumed) == shares[1][2:]
+    assert list(resumed) == shares[1]  # used once: the next pass is the whole share

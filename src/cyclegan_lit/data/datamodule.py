@@ -262,6 +262,8 @@ class UnpairedDataModule(L.LightningDataModule):
             seed=self.hparams.seed,
             shuffle=not self.hparams.serial_batches,
             epoch_source=(lambda: trainer.current_epoch) if trainer is not None else None,
+            num_replicas=trainer.world_size if trainer is not None else 1,
+            rank=trainer.global_rank if trainer is not None else 0,
         )
         return self._loader(
             self.train_set,

@@ -6,7 +6,8 @@ Each training item is addressed as ``(epoch, index)``: ``EpochSampler`` draws th
 or epochs came before, so a run stopped anywhere and resumed draws exactly what the uninterrupted
 run would have. ``ResumableDataLoader`` is what Lightning saves in a checkpoint to resume inside an
 epoch: the epoch and how many of its batches were trained; the sampler then skips those items
-without loading them.
+without loading them. Under DDP the sampler shards the epoch's order itself (each rank takes every
+``world_size``-th item), so Lightning does not wrap it and the skip applies to each rank's share.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import torch
-from torch.utils.data import DataLoader, Sampler
+from torch.utils.data import DataLoader, DistributedSampler
 
 log = logging.getLogger(__name__)
 
@@ -28,11 +29,15 @@ def sample_seed(*parts: int | str) -> int:
     return int.from_bytes(digest, "little") >> 1
 
 
-class EpochSampler(Sampler[tuple[int, int]]):
-    """Yields ``(epoch, index)``: a permutation drawn from ``(seed, epoch)`` (or 0..n-1 in order).
+class EpochSampler(DistributedSampler):
+    """Yields ``(epoch, index)``: a permutation drawn from ``(seed, epoch)`` (or 0..n-1 in order),
+    and under DDP this rank's share of it.
 
-    ``epoch_source`` (the trainer's current epoch) wins over ``set_epoch``, so the order follows
-    the epoch even when Lightning wraps the sampler for DDP and calls ``set_epoch`` on the wrapper.
+    ``epoch_source`` (the trainer's current epoch) wins over ``set_epoch``. It subclasses
+    ``DistributedSampler`` so that Lightning leaves it in place under DDP instead of wrapping it
+    (a wrapper reshuffles and cannot skip what a resumed epoch already trained). As
+    ``DistributedSampler`` does, an order that does not divide by ``num_replicas`` is padded with
+    its first items, so every rank gets the same number.
     """
 
     def __init__(
@@ -41,26 +46,24 @@ class EpochSampler(Sampler[tuple[int, int]]):
         seed: int = 0,
         shuffle: bool = True,
         epoch_source: Callable[[], int] | None = None,
+        num_replicas: int = 1,
+        rank: int = 0,
     ) -> None:
+        super().__init__(range(length), num_replicas=num_replicas, rank=rank, shuffle=shuffle)
         self.length = length
         self.seed = seed
-        self.shuffle = shuffle
         self.epoch_source = epoch_source
-        self.epoch = 0
         self._resume: tuple[int, int] | None = None  # (epoch, items to skip), used once
 
-    def set_epoch(self, epoch: int) -> None:
-        self.epoch = epoch
-
     def resume_at(self, epoch: int, items: int) -> None:
-        """Make the next pass over ``epoch`` start after its first ``items`` items."""
+        """Make the next pass over ``epoch`` start after this rank's first ``items`` items."""
         self._resume = (epoch, items)
 
     def current_epoch(self) -> int:
         return int(self.epoch_source()) if self.epoch_source is not None else self.epoch
 
     def __len__(self) -> int:
-        return self.length
+        return self.num_samples
 
     def __iter__(self) -> Iterator[tuple[int, int]]:
         epoch = self.current_epoch()
@@ -69,12 +72,16 @@ class EpochSampler(Sampler[tuple[int, int]]):
             order = torch.randperm(self.length, generator=generator).tolist()
         else:
             order = list(range(self.length))
+        if self.num_replicas > 1:
+            while len(order) < self.total_size:
+                order += order[: self.total_size - len(order)]
+            order = order[self.rank : self.total_size : self.num_replicas]
         start = 0
         if self._resume is not None:
             resume_epoch, items = self._resume
             self._resume = None
             if resume_epoch == epoch:
-                start = min(items, self.length)
+                start = min(items, len(order))
         return iter([(epoch, index) for index in order[start:]])
 
 
@@ -106,7 +113,7 @@ class ResumableDataLoader(DataLoader):
         sampler = self._epoch_sampler()
         if not state or sampler is None:
             if state:
-                log.warning("the data order cannot resume inside the epoch under DDP; "
-                            "it restarts the epoch")  # fmt: skip
+                log.warning("the training sampler was replaced, so the data order cannot "
+                            "resume inside the epoch; it restarts the epoch")  # fmt: skip
             return
         sampler.resume_at(int(state["epoch"]), int(state["batches"]) * int(self.batch_size or 1))
