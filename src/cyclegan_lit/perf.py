@@ -5,7 +5,7 @@ resolver, so one config is right on a laptop CPU, a bf16 CPU server and a GPU. T
 what ``benchmarks/train_speed.py`` measured (``benchmarks/RESULTS.md``):
 
 * CPU with bf16 instructions (AVX-512 BF16 or AMX): ``bf16-mixed``; losses track fp32 closely
-  and a step is 2.0x faster at 256 px (1.4x at 128 px). Without them bf16 is emulated and
+  and a step is 1.8-2.0x faster at 256 px (1.4x at 128 px). Without them bf16 is emulated and
   slower: ``32-true``.
 * GPU with bf16 (Ampere and newer): ``bf16-mixed``; no loss scaling needed. Older GPUs with
   tensor cores (Volta, Turing): ``16-mixed``, with Lightning's GradScaler. Older still: ``32-true``.
