@@ -444,3 +444,19 @@ def test_a_ddp_checkpoint_resumed_on_one_device_says_it_is_not_exact(tmp_path, c
     assert "state of 2 process(es), this run has 1" in caplog.text
     assert "not bit-identical" in caplog.text
     assert len(resumed.fake_A_pool) == 2  # rank 0's pool, not rank 1's empty one
+
+
+def test_cycle_noise_reaches_the_training_step(tmp_path):
+    """The same seed and batch with and without model.cycle_noise: the cycle terms differ, the
+    first generator's GAN and identity terms (computed before any noise) do not."""
+    logged = {}
+    for noise in (0.0, 0.5):
+        torch.manual_seed(0)
+        model = CycleGAN(**TINY, cycle_noise=noise)
+        trainer = _trainer(tmp_path, limit_train_batches=1, limit_val_batches=0)
+        trainer.fit(model, train_dataloaders=_loader())
+        logged[noise] = {k: v.item() for k, v in trainer.callback_metrics.items()}
+    assert logged[0.0]["train/loss_cycle_A"] != logged[0.5]["train/loss_cycle_A"]
+    assert logged[0.0]["train/loss_cycle_B"] != logged[0.5]["train/loss_cycle_B"]
+    for name in ("G_A", "G_B", "idt_A", "idt_B"):
+        assert logged[0.0][f"train/loss_{name}"] == logged[0.5][f"train/loss_{name}"], name
