@@ -50,14 +50,19 @@ class StepProfiler(L.Callback):
         self.profiler = profile(activities=activities)
         self.profiled = 0
 
-    def on_train_batch_start(self, trainer: L.Trainer, *args: Any) -> None:
-        if trainer.global_step // 2 == self.warmup:  # two optimizer steps per batch
+    def on_train_batch_start(
+        self, trainer: L.Trainer, pl_module: L.LightningModule, batch: Any, batch_idx: int
+    ) -> None:
+        if batch_idx == self.warmup:
             self.profiler.__enter__()
 
-    def on_train_batch_end(self, trainer: L.Trainer, *args: Any) -> None:
-        if trainer.global_step // 2 > self.warmup:
-            self.profiled += 1
+    def on_train_batch_end(
+        self, trainer: L.Trainer, pl_module: L.LightningModule, outputs: Any, batch: Any,
+        batch_idx: int,
+    ) -> None:  # fmt: skip
+        if batch_idx >= self.warmup:
             train_speed.synchronize(self.device)
+            self.profiled += 1
 
     def on_train_end(self, trainer: L.Trainer, *args: Any) -> None:
         if self.profiled:
@@ -93,20 +98,11 @@ def profile_config(args: argparse.Namespace, config: train_speed.Config) -> list
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--device", choices=("cpu", "cuda"), default=None)
+    train_speed.add_common_arguments(parser)
     parser.add_argument("--configs", nargs="+", default=["32-true", "bf16-mixed"])
-    parser.add_argument("--size", type=int, default=128)
     parser.add_argument("--batch", type=int, default=1)
-    parser.add_argument("--generator", default="resnet_9blocks")
-    parser.add_argument("--ngf", type=int, default=64)
-    parser.add_argument("--ndf", type=int, default=64)
-    parser.add_argument("--pool-size", type=int, default=50)
-    parser.add_argument("--warmup", type=int, default=2)
     parser.add_argument("--steps", type=int, default=3, help="profiled steps")
     parser.add_argument("--top", type=int, default=12)
-    parser.add_argument("--threads", type=int, default=torch.get_num_threads())
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--out", default=str(train_speed.RESULTS))
     args = parser.parse_args(argv)
     args.configs = [train_speed.Config.parse(label) for label in args.configs]
     args.device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The CPU rows of benchmarks/RESULTS.md, as `make bench` measures them (about 13 minutes on a
+# The CPU rows of benchmarks/RESULTS.md, as `make bench` measures them (about 10 minutes on a
 # 2-core CPU; run it on a quiet machine: the load before and after is recorded with each row).
 # The paper model (resnet_9blocks ngf 64, basic D ndf 64), batch 1, synthetic data in memory;
 # every run measures the fp32 eager baseline alternately with its candidates.

@@ -650,11 +650,27 @@ def report_translation(
 
 
 # ------------------------------------------------------------------------------ main
-def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def add_common_arguments(parser: argparse.ArgumentParser) -> None:
+    """The machine, model and output options this script shares with profile_step.py."""
     parser.add_argument(
         "--device", choices=("cpu", "cuda"), default=None, help="default: cuda if any"
     )
+    parser.add_argument("--size", type=int, default=128, help="image side in pixels")
+    parser.add_argument("--generator", default="resnet_9blocks")
+    parser.add_argument("--ngf", type=int, default=64)
+    parser.add_argument("--ndf", type=int, default=64)
+    parser.add_argument("--pool-size", type=int, default=50)
+    parser.add_argument("--warmup", type=int, default=2, help="untimed steps per configuration")
+    parser.add_argument("--threads", type=int, default=torch.get_num_threads())
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--out", default=str(RESULTS), help="markdown file to append to; - prints only"
+    )
+
+
+def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    add_common_arguments(parser)
     parser.add_argument(
         "--configs",
         nargs="*",
@@ -662,7 +678,6 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         type=Config.parse,
         help="candidates, PRECISION[+cl][+compile]; fp32 eager always runs",
     )
-    parser.add_argument("--size", type=int, default=128, help="image side in pixels")
     parser.add_argument(
         "--batch",
         type=int,
@@ -670,13 +685,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         default=[1],
         help="batch sizes (one table each); --losses and --translate use the first",
     )
-    parser.add_argument("--generator", default="resnet_9blocks")
-    parser.add_argument("--ngf", type=int, default=64)
-    parser.add_argument("--ndf", type=int, default=64)
-    parser.add_argument("--pool-size", type=int, default=50)
-    parser.add_argument("--warmup", type=int, default=2, help="untimed steps per configuration")
     parser.add_argument("--iters", type=int, default=10, help="timed steps per configuration")
-    parser.add_argument("--threads", type=int, default=torch.get_num_threads())
     parser.add_argument(
         "--data",
         choices=("synthetic", "loader"),
@@ -707,15 +716,11 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         help="also time a generator forward at these sizes",
     )
     parser.add_argument("--translate-iters", type=int, default=3)
-    parser.add_argument("--seed", type=int, default=0)
     parser.add_argument(
         "--compile-backend",
         default=None,
         help="torch.compile backend for +compile (default inductor; eager only "
         "traces, for a quick dry run of the code path)",
-    )
-    parser.add_argument(
-        "--out", default=str(RESULTS), help="markdown file to append to; - prints only"
     )
     args = parser.parse_args(argv)  # fmt: skip
     args.device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")

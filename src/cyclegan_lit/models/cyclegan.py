@@ -418,13 +418,13 @@ class CycleGAN(L.LightningModule):
         # Under DDP each rank has its own pools and RNG: rank 0 gathers them all, since it alone
         # writes the file (every rank calls this hook).
         state = self._random_state()
-        checkpoint["image_pools"] = state["image_pools"]
-        checkpoint["torch_rng"] = state["torch_rng"]
         world_size = self.trainer.world_size if self._trainer is not None else 1
         if world_size > 1 and torch.distributed.is_initialized():
             gathered = [None] * world_size if self.trainer.global_rank == 0 else None
             torch.distributed.gather_object(state, gathered, dst=0)
             checkpoint["random_state_per_rank"] = gathered
+        else:
+            checkpoint.update(state)
 
     def _random_state(self) -> dict[str, Any]:
         rng = {"cpu": torch.get_rng_state()}
@@ -434,30 +434,26 @@ class CycleGAN(L.LightningModule):
         return {"image_pools": pools, "torch_rng": rng}
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
-        state = {
-            "image_pools": checkpoint.get("image_pools"),
-            "torch_rng": checkpoint.get("torch_rng"),
-        }
-        per_rank = checkpoint.get("random_state_per_rank")
-        if self._trainer is not None and (per_rank or self.trainer.world_size > 1):
-            rank, world_size = self.trainer.global_rank, self.trainer.world_size
-            if per_rank and len(per_rank) == world_size:
-                state = per_rank[rank]
-            elif rank == 0:
-                saved = len(per_rank) if per_rank else 1
-                log.warning(
-                    "the checkpoint holds the image pools and random state of %d process(es), "
-                    "this run has %d: each process starts from rank 0's, so the resumed run is "
-                    "not bit-identical to an uninterrupted one (resume with the same number of "
-                    "devices for that)",
-                    saved,
-                    world_size,
-                )
-        pools = state["image_pools"]
+        per_rank = checkpoint.get("random_state_per_rank") or [checkpoint]
+        resuming = self._trainer is not None
+        rank, world_size = (
+            (self.trainer.global_rank, self.trainer.world_size) if resuming else (0, 1)
+        )
+        state = per_rank[rank] if len(per_rank) == world_size else per_rank[0]
+        if resuming and len(per_rank) != world_size and rank == 0:
+            log.warning(
+                "the checkpoint holds the image pools and random state of %d process(es), this "
+                "run has %d: each process starts from rank 0's, so the resumed run is not "
+                "bit-identical to an uninterrupted one (resume with the same number of devices "
+                "for that)",
+                len(per_rank),
+                world_size,
+            )
+        pools = state.get("image_pools")
         if pools:
             self.fake_A_pool.load_state_dict(pools["fake_A"])
             self.fake_B_pool.load_state_dict(pools["fake_B"])
-        rng = state["torch_rng"]
+        rng = state.get("torch_rng")
         if rng:
             torch.set_rng_state(rng["cpu"])
             if "cuda" in rng and torch.cuda.is_available():
