@@ -84,18 +84,19 @@ class CycleGAN(L.LightningModule):
             DiscriminatorConfig, discriminator, "model.discriminator"
         )
         schedule = options_from(SchedulerConfig, scheduler, "model.scheduler")
-        _validate_options(
-            gan_mode=gan_mode,
-            lambdas={
-                "lambda_cycle": lambda_cycle,
-                "lambda_cycle_A": lambda_cycle_A,
-                "lambda_cycle_B": lambda_cycle_B,
-                "lambda_identity": lambda_identity,
-                "lambda_gp": lambda_gp,
-            },
-            pool_size=pool_size,
-            lr=lr,
-        )
+        lambdas = {
+            "lambda_cycle": lambda_cycle,
+            "lambda_cycle_A": lambda_cycle_A,
+            "lambda_cycle_B": lambda_cycle_B,
+            "lambda_identity": lambda_identity,
+            "lambda_gp": lambda_gp,
+        }
+        _check_types(
+            numbers={**lambdas, "lr": lr, "beta1": beta1, "beta2": beta2,
+                     "gradient_clip_val": gradient_clip_val, "cycle_noise": cycle_noise},
+            integers={"pool_size": pool_size, "nonfinite_skips": nonfinite_skips},
+        )  # fmt: skip
+        _validate_options(gan_mode=gan_mode, lambdas=lambdas, pool_size=pool_size, lr=lr)
         if not cycle_noise >= 0:
             raise ValueError(f"model.cycle_noise={cycle_noise}: must be >= 0 (0 turns it off)")
         if nonfinite_skips < 0:
@@ -458,6 +459,17 @@ class CycleGAN(L.LightningModule):
             torch.set_rng_state(rng["cpu"])
             if "cuda" in rng and torch.cuda.is_available():
                 torch.cuda.set_rng_state_all(rng["cuda"])
+
+
+def _check_types(numbers: Mapping[str, Any], integers: Mapping[str, Any]) -> None:
+    """``model.lr=abc`` names its key instead of failing later inside a comparison."""
+    for kind, options, types in (
+        ("a number", numbers, (int, float)),
+        ("an integer", integers, int),
+    ):
+        for name, value in options.items():
+            if value is not None and (isinstance(value, bool) or not isinstance(value, types)):
+                raise ValueError(f"model.{name}={value!r}: must be {kind}")
 
 
 def _validate_options(
