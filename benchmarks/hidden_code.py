@@ -17,6 +17,7 @@ import argparse
 import dataclasses
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -84,6 +85,8 @@ def main(argv: Sequence[str] | None = None) -> dict[str, float]:
     parser.add_argument("--n-test", type=int, default=20)
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
+    if not Path(args.checkpoint).is_file():
+        parser.error(f"checkpoint {args.checkpoint} does not exist; pass a run's last.ckpt")
     if args.data_root:
         marker = read_marker(args.data_root) or {}
         args.size = marker.get("size", args.size)

@@ -99,12 +99,17 @@ def profile_config(args: argparse.Namespace, config: train_speed.Config) -> list
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     train_speed.add_common_arguments(parser)
-    parser.add_argument("--configs", nargs="+", default=["32-true", "bf16-mixed"])
+    parser.add_argument(
+        "--configs",
+        nargs="+",
+        type=train_speed.Config.parse,
+        default=[train_speed.BASELINE, train_speed.Config.parse("bf16-mixed")],
+        help="PRECISION[+cl][+compile], profiled one after the other",
+    )
     parser.add_argument("--batch", type=int, default=1)
     parser.add_argument("--steps", type=int, default=3, help="profiled steps")
     parser.add_argument("--top", type=int, default=12)
     args = parser.parse_args(argv)
-    args.configs = [train_speed.Config.parse(label) for label in args.configs]
     args.device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
     args.out_path = None if args.out == "-" else Path(args.out)
     args.data, args.compile_backend = "synthetic", None
