@@ -6,7 +6,10 @@ Measures on the paired test scenes of ``data=synthetic`` (docs/model.md, "Hidden
   from G_B's fakes something the real A images do not carry;
 * the mean colour G_B paints squares and discs (every real A object is 215 grey): the code;
 * D_A's mean score on real B scenes, on the same scenes with the two styles swapped, and on
-  G_A's translations: whether the discriminator knows which style goes with which shape.
+  G_A's translations: whether the discriminator knows which style goes with which shape;
+* where each direction loses its SSIM (the model's ``val/ssim_*``): scored as it is, with the true
+  objects pasted into the translation (what its background costs) and with the true background
+  around its objects (what its objects cost), against the identity map.
 
     python benchmarks/hidden_code.py outputs/<date>/<time>/checkpoints/last.ckpt
 """
@@ -22,6 +25,7 @@ from pathlib import Path
 import numpy as np
 import torch
 from torch import Tensor
+from torchmetrics.image import StructuralSimilarityIndexMeasure
 
 from cyclegan_lit.data.synthetic import Scene, _coverage, _fill, make_scene, read_marker, render
 from cyclegan_lit.models import CycleGAN
@@ -74,6 +78,35 @@ def measure(model: CycleGAN, scenes: Sequence[Scene]) -> dict[str, float]:
     }
 
 
+@torch.no_grad()
+def ssim_split(model: CycleGAN, scenes: Sequence[Scene]) -> dict[str, float]:
+    """SSIM of each direction as translated, with the true objects, with the true background."""
+    kinds = ("", ", true objects", ", true background")
+    metrics = {
+        f"{d} SSIM{k}": StructuralSimilarityIndexMeasure(data_range=1.0)
+        for d in ("A→B", "B→A", "identity")
+        for k in (kinds if d != "identity" else ("",))
+    }
+    for scene in scenes:
+        size = scene.background.shape[0]
+        # every pixel an object touches, edges included: outside it A and B are the same image
+        touched = sum(_coverage(o, size) for o in scene.objects) > 0
+        objects = torch.from_numpy(touched.astype(np.float32))[None, None]
+        a, b = to_tensor(render(scene, "A")), to_tensor(render(scene, "B"))
+        for name, source, target, net in (("A→B", a, b, model.G_A), ("B→A", b, a, model.G_B)):
+            out = (net(source).clamp(-1, 1) + 1) / 2
+            truth = (target + 1) / 2
+            metrics[f"{name} SSIM"].update(out, truth)
+            metrics[f"{name} SSIM, true objects"].update(
+                out * (1 - objects) + truth * objects, truth
+            )
+            metrics[f"{name} SSIM, true background"].update(
+                out * objects + truth * (1 - objects), truth
+            )
+        metrics["identity SSIM"].update((a + 1) / 2, (b + 1) / 2)
+    return {name: float(metric.compute()) for name, metric in metrics.items()}
+
+
 def main(argv: Sequence[str] | None = None) -> dict[str, float]:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("checkpoint")
@@ -97,9 +130,9 @@ def main(argv: Sequence[str] | None = None) -> dict[str, float]:
     model.eval()
     first = 2 * args.n_train  # the test scenes follow both training splits
     scenes = [make_scene(first + i, args.size, args.seed) for i in range(args.n_test)]
-    results = measure(model, scenes)
+    results = {**measure(model, scenes), **ssim_split(model, scenes)}
     for name, value in results.items():
-        print(f"{name:<20} {value:8.3f}")
+        print(f"{name:<32} {value:8.3f}")
     sys.stdout.flush()
     return results
 

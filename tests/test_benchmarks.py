@@ -98,8 +98,11 @@ def test_profile_lists_the_top_operators_of_a_step(tmp_path: Path) -> None:
 
 
 def test_hidden_code_measures_a_checkpoint_on_the_test_scenes(tiny_model_and_checkpoint) -> None:
+    import copy
+
     import hidden_code
     import numpy as np
+    import torch
 
     from cyclegan_lit.data.synthetic import _coverage, make_scene, render
 
@@ -117,3 +120,34 @@ def test_hidden_code_measures_a_checkpoint_on_the_test_scenes(tiny_model_and_che
     results = hidden_code.main([str(path), "--size", "32", "--n-train", "4", "--n-test", "3"])
     assert set(results) >= {"B→A→B PSNR", "A→B PSNR", "G_B square grey", "D_A swapped styles"}
     assert all(np.isfinite(v) for k, v in results.items() if "grey" not in k)
+    assert {"A→B SSIM, true objects", "B→A SSIM, true background", "identity SSIM"} <= set(results)
+
+    # A generator that changes nothing scores the identity map; pasting the true objects into its
+    # output gives the ground truth itself.
+    model = copy.deepcopy(tiny_model_and_checkpoint[0])
+    model.G_A = torch.nn.Identity()
+    split = hidden_code.ssim_split(model, [make_scene(i, 32, 0) for i in range(3)])
+    assert split["A→B SSIM"] == pytest.approx(split["identity SSIM"], abs=1e-6)
+    assert split["A→B SSIM, true background"] == pytest.approx(split["identity SSIM"], abs=1e-6)
+    assert split["A→B SSIM, true objects"] == pytest.approx(1.0, abs=1e-6)
+    assert split["identity SSIM"] < 0.99
+
+
+def test_paired_ceiling_trains_the_default_generators_on_pairs(tmp_path) -> None:
+    import paired_ceiling
+
+    out = tmp_path / "ceiling.md"
+    overrides = ["model.generator.ngf=8", "model.discriminator.ndf=4", "data.synthetic_train=16",
+                 "data.synthetic_test=2", "model.scheduler.n_epochs=2", "model.lr=0.002",
+                 "model.scheduler.n_epochs_decay=2", f"paths.data_dir={tmp_path}"]  # fmt: skip
+    rows = paired_ceiling.main([*overrides, "--out", str(out)])
+    assert [r["step"] for r in rows] == [0, 16, 32, 48, 64]
+    # shown the answer, both generators move towards it; the identity baseline stays put
+    assert rows[-1]["psnr_AtoB"] > rows[0]["psnr_AtoB"] + 1
+    assert rows[-1]["psnr_BtoA"] > rows[0]["psnr_BtoA"] + 1
+    assert len({r["ssim_identity_AtoB"] for r in rows}) == 1
+    table = out.read_text()
+    assert "| 64 |" in table and "identity map" in table and "data.synthetic_train=16" in table
+
+    with pytest.raises(SystemExit, match="data=folder"):
+        paired_ceiling.main(["data=folder", "data.root=/nowhere", "--out", str(out)])
