@@ -37,7 +37,8 @@ def test_bad_override_gives_hydras_message_not_a_traceback(
 def test_tiny_run_writes_checkpoints_grids_config_and_metrics(
     tmp_path: Path, cli_env: dict[str, str], tiny: list[str]
 ) -> None:
-    result = run_cli([*tiny, "logger=csv"], tmp_path, cli_env)
+    # a training seed apart from the data's: the model and the data both have a `seed`
+    result = run_cli([*tiny, "logger=csv", "seed=1", "data.seed=0"], tmp_path, cli_env)
     assert result.returncode == 0, result.stderr[-3000:]
     run = only_run_dir(tmp_path)  # outputs/<date>/<time> under the folder it was started from
     assert (run / "checkpoints" / "last.ckpt").is_file()
@@ -52,6 +53,8 @@ def test_tiny_run_writes_checkpoints_grids_config_and_metrics(
     assert "train/images_per_sec" in metrics
     csv = next(run.glob("csv/version_*/metrics.csv")).read_text().splitlines()[0]
     assert "train/loss_D_A" in csv and "train/images_per_sec" in csv
+    hparams = next(run.glob("csv/version_*/hparams.yaml")).read_text()
+    assert "seed: 1" in hparams and "synthetic_size: 32" in hparams  # model's and composed config
     assert str(run / "checkpoints") in result.stdout  # where things are, printed at the end
 
 

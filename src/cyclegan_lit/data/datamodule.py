@@ -72,7 +72,10 @@ class UnpairedDataModule(L.LightningDataModule):
         seed: int = 0,
     ) -> None:
         super().__init__()
-        self.save_hyperparameters()
+        # Saved (in checkpoints) but not sent to the loggers by Lightning: it would merge them with
+        # the model's and refuse `seed=1 data.seed=0` (a `seed` in both, with two values). The CLI
+        # logs the whole composed config, data.* included.
+        self.save_hyperparameters(logger=False)
         _check_integers(self.hparams)
         check_direction(direction)
         check_bad_images(bad_images)
