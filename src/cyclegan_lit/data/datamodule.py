@@ -15,14 +15,13 @@ also carry ``A_target`` and ``B_target``.
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
 
 import lightning as L
 import torch
 from torch.utils.data import DataLoader, Dataset
 
+from ..messages import check_option_types
 from .folder import (
     PairedEvalDataset,
     SingleFolderDataset,
@@ -76,7 +75,7 @@ class UnpairedDataModule(L.LightningDataModule):
         # the model's and refuse `seed=1 data.seed=0` (a `seed` in both, with two values). The CLI
         # logs the whole composed config, data.* included.
         self.save_hyperparameters(logger=False)
-        _check_integers(self.hparams)
+        check_option_types("data", integers={k: self.hparams[k] for k in _INTEGER_OPTIONS})
         check_direction(direction)
         check_bad_images(bad_images)
         validate_preprocess(preprocess, load_size, crop_size)
@@ -319,11 +318,3 @@ _INTEGER_OPTIONS = (
     "synthetic_test",
     "seed",
 )
-
-
-def _check_integers(options: Mapping[str, Any]) -> None:
-    """``data.batch_size=abc`` names its key instead of failing later inside a comparison."""
-    for name in _INTEGER_OPTIONS:
-        value = options[name]
-        if value is not None and (isinstance(value, bool) or not isinstance(value, int)):
-            raise ValueError(f"data.{name}={value!r}: must be an integer")

@@ -23,6 +23,7 @@ from torchmetrics.image import PeakSignalNoiseRatio, StructuralSimilarityIndexMe
 
 from cyclegan_lit.image_pool import ImagePool
 from cyclegan_lit.losses import GAN_MODES, GANLoss, gradient_penalty
+from cyclegan_lit.messages import check_option_types
 from cyclegan_lit.networks import (
     DiscriminatorConfig,
     GeneratorConfig,
@@ -91,7 +92,8 @@ class CycleGAN(L.LightningModule):
             "lambda_identity": lambda_identity,
             "lambda_gp": lambda_gp,
         }
-        _check_types(
+        check_option_types(
+            "model",
             numbers={**lambdas, "lr": lr, "beta1": beta1, "beta2": beta2,
                      "gradient_clip_val": gradient_clip_val, "cycle_noise": cycle_noise},
             integers={"pool_size": pool_size, "nonfinite_skips": nonfinite_skips},
@@ -459,17 +461,6 @@ class CycleGAN(L.LightningModule):
             torch.set_rng_state(rng["cpu"])
             if "cuda" in rng and torch.cuda.is_available():
                 torch.cuda.set_rng_state_all(rng["cuda"])
-
-
-def _check_types(numbers: Mapping[str, Any], integers: Mapping[str, Any]) -> None:
-    """``model.lr=abc`` names its key instead of failing later inside a comparison."""
-    for kind, options, types in (
-        ("a number", numbers, (int, float)),
-        ("an integer", integers, int),
-    ):
-        for name, value in options.items():
-            if value is not None and (isinstance(value, bool) or not isinstance(value, types)):
-                raise ValueError(f"model.{name}={value!r}: must be {kind}")
 
 
 def _validate_options(
