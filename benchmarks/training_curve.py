@@ -53,6 +53,15 @@ COLUMNS = (
 )
 
 
+def generator_weights(model: torch.nn.Module) -> dict[str, torch.Tensor]:
+    """A copy of G_A's and G_B's weights, keyed as ``_score`` loads them back."""
+    return {
+        f"{name}.{key}": value.detach().clone()
+        for name in ("G_A", "G_B")
+        for key, value in getattr(model, name).state_dict().items()
+    }
+
+
 class GeneratorSnapshots(L.Callback):
     """Copies G_A and G_B every ``every`` batches, with the training time spent so far."""
 
@@ -63,12 +72,7 @@ class GeneratorSnapshots(L.Callback):
         self._since: float | None = None
 
     def _snapshot(self, pl_module: L.LightningModule, step: int) -> None:
-        weights = {
-            f"{name}.{key}": value.detach().clone()
-            for name in ("G_A", "G_B")
-            for key, value in getattr(pl_module, name).state_dict().items()
-        }
-        self.points.append((step, self._clock, weights))
+        self.points.append((step, self._clock, generator_weights(pl_module)))
 
     def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         self._snapshot(pl_module, 0)
@@ -156,11 +160,20 @@ def _write(
         writer = csv.DictWriter(file, fieldnames=COLUMNS)
         writer.writeheader()
         writer.writerows(rows)
-    last = rows[-1]
     lines = [
         f"\n## {name}: `{' '.join(['cyclegan-train', *overrides])}`\n",
         f"Machine: {machine()}. Measured {time.strftime('%Y-%m-%d %H:%M')}. Reproduce: "
         f"`{command}`\n",
+        *markdown_table(rows),
+    ]
+    with open(results / "training_curve.md", "a") as file:
+        file.write("\n".join(lines) + "\n")
+
+
+def markdown_table(rows: list[dict[str, Any]]) -> list[str]:
+    """``_score``'s rows as a Markdown table, with the identity map as its last line."""
+    last = rows[-1]
+    lines = [
         "| step | training s | A→B PSNR | A→B SSIM | B→A PSNR | B→A SSIM |",
         "|---:|---:|---:|---:|---:|---:|",
     ]
@@ -173,8 +186,7 @@ def _write(
         f"| identity map | | {last['psnr_identity_AtoB']:.2f} | {last['ssim_identity_AtoB']:.3f}"
         f" | {last['psnr_identity_BtoA']:.2f} | {last['ssim_identity_BtoA']:.3f} |"
     )
-    with open(results / "training_curve.md", "a") as file:
-        file.write("\n".join(lines) + "\n")
+    return lines
 
 
 def plot(results: Path, path: Path) -> None:
