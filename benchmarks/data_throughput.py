@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
 import sys
 import tempfile
 import time
@@ -26,6 +25,7 @@ from PIL import Image
 
 from cyclegan_lit.data.images import load_image, read_image
 from cyclegan_lit.data.transforms import build_transform
+from cyclegan_lit.machine import describe
 
 SIZES = [(256, 256), (500, 333), (1024, 768)]
 
@@ -94,8 +94,8 @@ def main(argv: list[str] | None = None) -> None:
         "",
         f"Command: `{command.strip()}`",
         "",
-        f"Machine: {platform.processor() or platform.machine()}, torch {torch.__version__}, "
-        f"torchvision {torchvision.__version__}, Pillow {Image.__version__}, one torch thread. "
+        f"Machine: {describe()}, "
+        f"torchvision {torchvision.__version__}, Pillow {Image.__version__}. "
         f"{args.n} JPEGs (quality 90) per size; best of {args.repeats} passes; "
         f"resize_and_crop {args.load_size} → {args.crop_size}, random flip, float in [-1, 1]. "
         f"{os.cpu_count()} CPUs, load average {load_before:.1f} before and {load_after:.1f} after "

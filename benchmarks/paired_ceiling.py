@@ -29,9 +29,10 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from hidden_code import to_tensor
-from training_curve import _compose, _score, generator_weights, machine, markdown_table
+from training_curve import _compose, _score, generator_weights, markdown_table
 
 from cyclegan_lit.data.synthetic import make_scene, render
+from cyclegan_lit.machine import describe
 from cyclegan_lit.models import CycleGAN
 from cyclegan_lit.schedulers import build_scheduler
 
@@ -88,7 +89,8 @@ def write_table(
         f"model's own test step. Recipe: `{shlex.join(['cyclegan-train', *overrides])}`. Written "
         "by [`paired_ceiling.py`](../paired_ceiling.py).",
         "",
-        f"Machine: {machine()}. Measured {time.strftime('%Y-%m-%d %H:%M')}. Reproduce: `{command}`",
+        f"Machine: {describe()}. Measured {time.strftime('%Y-%m-%d %H:%M')}. "
+        f"Reproduce: `{command}`",
         "",
         *markdown_table(rows),
     ]

@@ -48,7 +48,7 @@ from torch import Tensor
 from torch.utils.data import DataLoader, Dataset
 from torch.utils.flop_counter import FlopCounterMode
 
-from cyclegan_lit.machine import cpu_flags
+from cyclegan_lit.machine import describe
 from cyclegan_lit.models import CycleGAN
 from cyclegan_lit.models.cyclegan import LOSS_NAMES
 from cyclegan_lit.networks.builders import build_generator
@@ -59,7 +59,6 @@ AUTOCAST = {"bf16-mixed": torch.bfloat16, "16-mixed": torch.float16}
 # One training iteration of the paper model at 256 px, batch 1 (FlopCounterMode, convs only,
 # forward + backward; /work/shared/REFERENCE.md §2). FLOPs scale with pixels and batch.
 PAPER_FLOPS_256 = 1.879e12
-CPU_FLAGS_SHOWN = ("avx2", "avx512f", "avx512_bf16", "amx_bf16")
 MiB = 2**20
 
 
@@ -110,23 +109,6 @@ class Measured:
 
 
 # ------------------------------------------------------------------------------ the machine
-def machine(device: str) -> str:
-    """CPU model, cores and the flags that decide bf16 speed; or the GPU's name."""
-    if device == "cuda":
-        major, minor = torch.cuda.get_device_capability()
-        return f"{torch.cuda.get_device_name()} (sm_{major}{minor})"
-    name = "unknown CPU"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                name = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    flags = " ".join(f for f in CPU_FLAGS_SHOWN if f in cpu_flags()) or "no flags read"
-    return f"{name}, {os.cpu_count()} cores, {torch.get_num_threads()} threads ({flags})"
-
-
 def synchronize(device: str) -> None:
     if device == "cuda":
         torch.cuda.synchronize()
@@ -520,7 +502,7 @@ def context(args: argparse.Namespace, load_before: float) -> tuple[str, str, str
     when = datetime.datetime.now().strftime("%Y-%m-%d %H:%M")
     load = f"{load_before:.1f}→{os.getloadavg()[0]:.1f}"
     model = f"{args.generator} ngf{args.ngf} / basic ndf{args.ndf}"
-    return when, machine(args.device), load, model
+    return when, describe(args.device), load, model
 
 
 TRAIN_HEADING = "## Training iteration (seconds per `training_step`)"

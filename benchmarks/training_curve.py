@@ -19,7 +19,6 @@ from __future__ import annotations
 import argparse
 import csv
 import os
-import platform
 import shlex
 import sys
 import tempfile
@@ -36,6 +35,7 @@ from omegaconf import open_dict
 
 from cyclegan_lit.cli.train import train
 from cyclegan_lit.config_store import config_dir
+from cyclegan_lit.machine import describe
 
 RESULTS = Path(__file__).parent / "results"
 PLOT = Path(__file__).parents[1] / "docs" / "images" / "training_curve.png"
@@ -133,25 +133,6 @@ def _score(cfg, points) -> list[dict[str, float]]:
     return rows
 
 
-def machine() -> str:
-    """CPU model and the ISA flags that decide the fast paths, threads, torch version."""
-    model, flags = platform.processor() or "unknown CPU", set()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-            elif line.startswith("flags"):
-                flags = set(line.split(":", 1)[1].split())
-    except OSError:
-        pass
-    isa = [f for f in ("avx2", "avx512f", "avx512_bf16", "amx_bf16") if f in flags]
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    return (
-        f"{model} ({', '.join(isa) or 'no AVX2'}), {cores} cores, "
-        f"{torch.get_num_threads()} torch threads, torch {torch.__version__}"
-    )
-
-
 def _write(
     results: Path, name: str, rows: list[dict[str, Any]], command: str, overrides: list[str]
 ) -> None:
@@ -162,7 +143,7 @@ def _write(
         writer.writerows(rows)
     lines = [
         f"\n## {name}: `{' '.join(['cyclegan-train', *overrides])}`\n",
-        f"Machine: {machine()}. Measured {time.strftime('%Y-%m-%d %H:%M')}. Reproduce: "
+        f"Machine: {describe()}. Measured {time.strftime('%Y-%m-%d %H:%M')}. Reproduce: "
         f"`{command}`\n",
         *markdown_table(rows),
     ]

@@ -118,3 +118,17 @@ def test_16_mixed_scales_both_optimizers_and_skips_overflowing_steps() -> None:
         for name in ("G_A.model.1.weight", "G_B.model.1.weight", "D_A.model.0.weight"):
             assert not torch.equal(after[name], before[name]), name
     assert norms[0] == pytest.approx(norms[1], rel=0.05)
+
+
+def test_benchmark_tables_name_the_cpu_its_fast_path_flags_and_threads(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from cyclegan_lit import machine
+
+    monkeypatch.setattr(machine, "cpu_flags", lambda: frozenset({"avx2", "avx512_bf16", "sse2"}))
+    monkeypatch.setattr(machine, "available_cores", lambda: 3)
+    text = machine.describe("cpu")
+    assert text.startswith(f"{machine.cpu_model()} (avx2, avx512_bf16), 3 cores, ")
+    assert f"{torch.get_num_threads()} torch thread" in text and torch.__version__ in text
+    monkeypatch.setattr(machine, "cpu_flags", lambda: frozenset())
+    assert "(no AVX2)" in machine.describe("cpu")

@@ -5,7 +5,11 @@ from __future__ import annotations
 
 import functools
 import os
+import platform
 from pathlib import Path
+
+# the flags that decide which fast paths a CPU has (bf16 speed, vector width)
+ISA_SHOWN = ("avx2", "avx512f", "avx512_bf16", "amx_bf16")
 
 
 @functools.cache
@@ -75,4 +79,31 @@ def set_torch_threads(
     return (
         f"torch threads: {chosen} instead of {current} ({cores} cores available{per}, "
         f"{workers} data workers); set OMP_NUM_THREADS or +torch_threads=N to choose"
+    )
+
+
+def cpu_model() -> str:
+    """The CPU's model name (Linux ``/proc/cpuinfo``), else what ``platform`` says."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown CPU"
+
+
+def describe(device: str = "cpu") -> str:
+    """The machine a measurement came from, as benchmark tables state it: the CPU's model, the
+    flags that decide its fast paths, cores and threads; or the GPU and its compute capability."""
+    import torch
+
+    if device == "cuda":
+        major, minor = torch.cuda.get_device_capability()
+        return f"{torch.cuda.get_device_name()} (sm_{major}{minor}), torch {torch.__version__}"
+    isa = ", ".join(f for f in ISA_SHOWN if f in cpu_flags()) or "no AVX2"
+    threads = torch.get_num_threads()
+    return (
+        f"{cpu_model()} ({isa}), {available_cores()} cores, {threads} torch "
+        f"thread{'s' if threads != 1 else ''}, torch {torch.__version__}"
     )
