@@ -29,7 +29,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from hidden_code import to_tensor
-from training_curve import _compose, _score, generator_weights, markdown_table
+from training_curve import _compose, _score, generator_weights, markdown_table, run_or_exit
 
 from cyclegan_lit.data.synthetic import make_scene, render
 from cyclegan_lit.machine import describe
@@ -103,7 +103,7 @@ def main(argv: Sequence[str] | None = None) -> list[dict[str, Any]]:
     parser.add_argument("overrides", nargs="*", help="cyclegan-train overrides (key=value)")
     parser.add_argument("--out", type=Path, default=RESULTS, help="the Markdown table to write")
     args = parser.parse_args(argv)
-    rows = train(args.overrides)
+    rows = run_or_exit(parser, lambda: train(args.overrides))
     command = shlex.join(["python", "benchmarks/paired_ceiling.py", *args.overrides])
     write_table(rows, args.overrides, command, args.out)
     print(f"wrote {args.out}")

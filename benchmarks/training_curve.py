@@ -23,21 +23,25 @@ import shlex
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import lightning as L
 import torch
 from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
 from hydra.core.hydra_config import HydraConfig
+from hydra.errors import CompactHydraException
 from omegaconf import open_dict
 
+from cyclegan_lit.cli.errors import exit_on_user_error
 from cyclegan_lit.cli.train import train
 from cyclegan_lit.config_store import config_dir
 from cyclegan_lit.machine import describe
 
 RESULTS = Path(__file__).parent / "results"
+Result = TypeVar("Result")
 PLOT = Path(__file__).parents[1] / "docs" / "images" / "training_curve.png"
 COLUMNS = (
     "step",
@@ -92,6 +96,15 @@ class GeneratorSnapshots(L.Callback):
         batches = trainer.fit_loop.total_batch_idx + 1
         if not self.points or self.points[-1][0] != batches:
             self._snapshot(pl_module, batches)
+
+
+def run_or_exit(parser: argparse.ArgumentParser, run: Callable[[], Result]) -> Result:
+    """``run()``, with a mistyped override or a bad option value as one argparse error line (as
+    ``cyclegan-train`` says them), not a traceback."""
+    try:
+        return exit_on_user_error(parser.prog, run)
+    except CompactHydraException as err:
+        parser.error(str(err).replace("\n", " "))
 
 
 def _compose(overrides: list[str], output_dir: Path):
@@ -221,23 +234,7 @@ def main() -> None:
         plot(args.results, args.plot)
         return
     os.environ.setdefault("WANDB_MODE", "disabled")
-    with tempfile.TemporaryDirectory(prefix="curve-") as tmp:
-        run_overrides = [*args.overrides, "logger=none", "~callbacks.rich_progress_bar"]
-        run_overrides.append(f"paths.log_dir={tmp}")
-        cfg = _compose(run_overrides, Path(tmp) / "run")
-        steps = _total_batches(cfg)
-        snapshots = GeneratorSnapshots(every=max(1, steps // args.points))
-        with open_dict(cfg):
-            cfg.callbacks = cfg.callbacks or {}
-        # train() instantiates every callbacks entry: hand it ours through a registered instance
-        _INSTANCES["snapshots"] = snapshots
-        with open_dict(cfg):
-            cfg.callbacks.curve_snapshots = {
-                "_target_": f"{__name__}.registered",
-                "key": "snapshots",
-            }
-        final = train(cfg)
-        rows = _score(cfg, snapshots.points)
+    rows, final = run_or_exit(parser, lambda: record(args.overrides, args.points))
     if abs(rows[-1]["psnr_AtoB"] - final.get("test/psnr_AtoB", rows[-1]["psnr_AtoB"])) > 1e-3:
         raise SystemExit("the last snapshot does not score as the run's own test: a bug")
     command = shlex.join(
@@ -250,6 +247,28 @@ def main() -> None:
     )
     _write(args.results, args.name, rows, command, args.overrides)
     plot(args.results, args.plot)
+
+
+def record(overrides: list[str], points: int) -> tuple[list[dict[str, Any]], dict[str, float]]:
+    """Trains the recipe with ``points`` snapshots; their scores and the run's own test metrics."""
+    with tempfile.TemporaryDirectory(prefix="curve-") as tmp:
+        run_overrides = [*overrides, "logger=none", "~callbacks.rich_progress_bar"]
+        run_overrides.append(f"paths.log_dir={tmp}")
+        cfg = _compose(run_overrides, Path(tmp) / "run")
+        steps = _total_batches(cfg)
+        snapshots = GeneratorSnapshots(every=max(1, steps // points))
+        with open_dict(cfg):
+            cfg.callbacks = cfg.callbacks or {}
+        # train() instantiates every callbacks entry: hand it ours through a registered instance
+        _INSTANCES["snapshots"] = snapshots
+        with open_dict(cfg):
+            cfg.callbacks.curve_snapshots = {
+                "_target_": f"{__name__}.registered",
+                "key": "snapshots",
+            }
+        final = train(cfg)
+        rows = _score(cfg, snapshots.points)
+    return rows, final
 
 
 _INSTANCES: dict[str, L.Callback] = {}

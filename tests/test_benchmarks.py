@@ -133,7 +133,7 @@ def test_hidden_code_measures_a_checkpoint_on_the_test_scenes(tiny_model_and_che
     assert split["identity SSIM"] < 0.99
 
 
-def test_paired_ceiling_trains_the_default_generators_on_pairs(tmp_path) -> None:
+def test_paired_ceiling_trains_the_default_generators_on_pairs(tmp_path, capsys) -> None:
     import paired_ceiling
 
     out = tmp_path / "ceiling.md"
@@ -151,3 +151,10 @@ def test_paired_ceiling_trains_the_default_generators_on_pairs(tmp_path) -> None
 
     with pytest.raises(SystemExit, match="data=folder"):
         paired_ceiling.main(["data=folder", "data.root=/nowhere", "--out", str(out)])
+    # a bad value or a mistyped key: one line naming it, and the table already written is kept
+    for bad, said in (("model.lr=abc", "model.lr='abc': must be a number"),
+                      ("model.lrr=1", "Could not override 'model.lrr'")):  # fmt: skip
+        with pytest.raises(SystemExit):
+            paired_ceiling.main([bad, "--out", str(out)])
+        assert said in capsys.readouterr().err
+    assert out.read_text() == table
