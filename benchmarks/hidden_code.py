@@ -4,7 +4,10 @@ Measures on the paired test scenes of ``data=synthetic`` (docs/model.md, "Hidden
 
 * B→A→B against A→B: G_A(G_B(b)) vs b, and G_A(a) vs b, in PSNR. A large gap means G_A gets
   from G_B's fakes something the real A images do not carry;
-* the mean colour G_B paints squares and discs (every real A object is 215 grey): the code;
+* the mean colour G_B paints squares (and their dark and light bands) and discs (every real A
+  object is 215 grey): the code;
+* how far apart the mean colours G_A paints on real A squares and discs are, against the true B
+  images' gap: near 0 means G_A paints every object alike, whatever its shape;
 * D_A's mean score on real B scenes, on the same scenes with the two styles swapped, and on
   G_A's translations: whether the discriminator knows which style goes with which shape;
 * where each direction loses its SSIM (the model's ``val/ssim_*``): scored as it is, with the true
@@ -27,7 +30,15 @@ import torch
 from torch import Tensor
 from torchmetrics.image import StructuralSimilarityIndexMeasure
 
-from cyclegan_lit.data.synthetic import Scene, _coverage, _fill, make_scene, read_marker, render
+from cyclegan_lit.data.synthetic import (
+    _SQUARE_BANDS,
+    Scene,
+    _coverage,
+    _fill,
+    make_scene,
+    read_marker,
+    render,
+)
 from cyclegan_lit.models import CycleGAN
 
 
@@ -50,10 +61,24 @@ def render_swapped(scene: Scene) -> np.ndarray:
     return np.clip(np.rint(image), 0, 255).astype(np.uint8)
 
 
+def _pixels(image: Tensor) -> np.ndarray:
+    return ((image[0].permute(1, 2, 0).numpy() + 1) * 127.5).clip(0, 255)
+
+
+def _gap(colours: dict[str, list[np.ndarray]]) -> float:
+    """Mean |difference| over R, G, B between the mean colours on squares and on discs."""
+    if not (colours["square"] and colours["disc"]):
+        return float("nan")
+    return float(np.abs(np.mean(colours["square"], 0) - np.mean(colours["disc"], 0)).mean())
+
+
 @torch.no_grad()
 def measure(model: CycleGAN, scenes: Sequence[Scene]) -> dict[str, float]:
     cycled, direct, d_real, d_swapped, d_fake = [], [], [], [], []
-    grey: dict[str, list[np.ndarray]] = {"square": [], "disc": []}
+    parts = ("square", "disc", "dark band", "light band")
+    grey: dict[str, list[np.ndarray]] = {part: [] for part in parts}
+    painted_b: dict[str, list[np.ndarray]] = {"square": [], "disc": []}  # G_A's, on real A
+    true_b: dict[str, list[np.ndarray]] = {"square": [], "disc": []}
     for scene in scenes:
         a, b = to_tensor(render(scene, "A")), to_tensor(render(scene, "B"))
         fake_a = model.G_B(b)
@@ -63,15 +88,24 @@ def measure(model: CycleGAN, scenes: Sequence[Scene]) -> dict[str, float]:
         d_real.append(float(model.D_A(b).mean()))
         d_swapped.append(float(model.D_A(to_tensor(render_swapped(scene))).mean()))
         d_fake.append(float(model.D_A(fake_b).mean()))
-        painted = ((fake_a[0].permute(1, 2, 0).numpy() + 1) * 127.5).clip(0, 255)
+        painted, translated, truth = _pixels(fake_a), _pixels(fake_b), _pixels(b)
+        size = painted.shape[0]
         for obj in scene.objects:
-            inside = _coverage(obj, painted.shape[0]) > 0.99
+            inside = _coverage(obj, size) > 0.99
             grey[obj.shape].append(painted[inside].mean(axis=0))
+            painted_b[obj.shape].append(translated[inside].mean(axis=0))
+            true_b[obj.shape].append(truth[inside].mean(axis=0))
+            if obj.shape == "square":  # the bands of _fill: dark at both edges, light between
+                dark = ((np.arange(size) - obj.y0) * _SQUARE_BANDS // obj.side) % 2 == 0
+                for name, rows in (("dark band", dark), ("light band", ~dark)):
+                    grey[name].append(painted[inside & rows[:, None]].mean(axis=0))
+    nan = float("nan")
     return {
         "B→A→B PSNR": float(np.mean(cycled)),
         "A→B PSNR": float(np.mean(direct)),
-        "G_B square grey": float(np.mean(grey["square"])) if grey["square"] else float("nan"),
-        "G_B disc grey": float(np.mean(grey["disc"])) if grey["disc"] else float("nan"),
+        **{f"G_B {k} grey": float(np.mean(v)) if v else nan for k, v in grey.items()},
+        "G_A square-disc colour gap": _gap(painted_b),
+        "true square-disc colour gap": _gap(true_b),
         "D_A real B": float(np.mean(d_real)),
         "D_A swapped styles": float(np.mean(d_swapped)),
         "D_A G_A(A)": float(np.mean(d_fake)),

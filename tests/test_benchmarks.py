@@ -120,6 +120,9 @@ def test_hidden_code_measures_a_checkpoint_on_the_test_scenes(tiny_model_and_che
     results = hidden_code.main([str(path), "--size", "32", "--n-train", "4", "--n-test", "3"])
     assert set(results) >= {"B→A→B PSNR", "A→B PSNR", "G_B square grey", "D_A swapped styles"}
     assert all(np.isfinite(v) for k, v in results.items() if "grey" not in k)
+    # these test scenes hold squares and discs: in B, stripes and yellow are far apart in colour
+    assert results["true square-disc colour gap"] > 100
+    assert all(np.isfinite(results[f"G_B {part} band grey"]) for part in ("dark", "light"))
     assert {"A→B SSIM, true objects", "B→A SSIM, true background", "identity SSIM"} <= set(results)
 
     # A generator that changes nothing scores the identity map; pasting the true objects into its
