@@ -10,6 +10,7 @@ import torch
 from PIL import Image
 
 from cyclegan_lit.data import UnpairedDataModule
+from cyclegan_lit.distributed import destroy_process_group_at_exit
 
 torch.set_num_threads(1)
 TINY = dict(
@@ -153,6 +154,9 @@ class _RecordPairs(L.LightningModule):
         super().__init__()
         self.out = out
         self.w = torch.nn.Parameter(torch.zeros(1))
+
+    def setup(self, stage):
+        destroy_process_group_at_exit()
 
     def training_step(self, batch, batch_idx):
         with open(Path(self.out) / f"rank{self.global_rank}.txt", "a") as f:

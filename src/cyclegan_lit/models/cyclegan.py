@@ -21,6 +21,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torchmetrics.image import PeakSignalNoiseRatio, StructuralSimilarityIndexMeasure
 
+from cyclegan_lit.distributed import destroy_process_group_at_exit
 from cyclegan_lit.image_pool import ImagePool
 from cyclegan_lit.losses import GAN_MODES, GANLoss, gradient_penalty
 from cyclegan_lit.messages import check_option_types
@@ -168,6 +169,7 @@ class CycleGAN(L.LightningModule):
         return nn.ModuleDict(metrics)
 
     def setup(self, stage: str) -> None:
+        destroy_process_group_at_exit()
         # Each DDP rank keeps its own pools (as in the reference); seed them apart.
         rank = self.trainer.global_rank if self._trainer is not None else 0
         seed = int(self.hparams.seed) * 2 + 1_000_003 * rank
