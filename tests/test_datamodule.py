@@ -31,7 +31,7 @@ def _batches(loader) -> list[dict]:
 def test_synthetic_end_to_end_with_workers(tmp_path):
     dm = UnpairedDataModule(name="synthetic", data_dir=str(tmp_path), num_workers=2, **TINY)
     dm.prepare_data()
-    assert dm.dataset_root == tmp_path / "synthetic_16_0" and dm.has_ground_truth
+    assert dm.dataset_root == tmp_path / "synthetic_16px_seed0_train6_test5" and dm.has_ground_truth
     dm.setup()
     train = _batches(dm.train_dataloader())
     assert len(train) == 3 and set(train[0]) == {"A", "B", "A_paths", "B_paths"}
@@ -49,6 +49,21 @@ def test_synthetic_end_to_end_with_workers(tmp_path):
     assert set(predict[0]) == {"A", "A_paths"}
     assert sum(len(b["A_paths"]) for b in predict) == 5
     assert all(Path(p).parent.name == "testA" for b in predict for p in b["A_paths"])
+
+
+def test_synthetic_data_with_other_counts_does_not_replace_a_cached_copy(tmp_path):
+    """Two runs side by side (or a sweep over data.synthetic_train) share data_dir: the second
+    must not regenerate the folder the first is reading."""
+    first = UnpairedDataModule(name="synthetic", data_dir=str(tmp_path), num_workers=0, **TINY)
+    first.prepare_data()
+    image = first.dataset_root / "trainA" / "00000.png"
+    stamp = image.stat().st_ino, image.stat().st_mtime_ns
+    more = {**TINY, "synthetic_train": 8}
+    second = UnpairedDataModule(name="synthetic", data_dir=str(tmp_path), num_workers=0, **more)
+    second.prepare_data()
+    assert second.dataset_root != first.dataset_root
+    assert (image.stat().st_ino, image.stat().st_mtime_ns) == stamp
+    assert len(list((second.dataset_root / "trainA").glob("*.png"))) == 8
 
 
 def _folder_dataset(root: Path, splits=("train", "test"), n=3, size=24) -> Path:

@@ -55,7 +55,10 @@ class SyntheticSource:
 
     @property
     def root(self) -> Path:
-        return self.data_dir / f"synthetic_{self.size}_{self.seed}"
+        # every option in the name: runs with different counts (a sweep, two runs side by side)
+        # each keep their own copy instead of regenerating one folder under the other's feet
+        name = f"synthetic_{self.size}px_seed{self.seed}_train{self.n_train}_test{self.n_test}"
+        return self.data_dir / name
 
     @property
     def has_ground_truth(self) -> bool:
