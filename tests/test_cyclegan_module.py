@@ -403,8 +403,32 @@ def test_image_sizes_the_generator_cannot_take_are_refused(generator, size, mess
     model = CycleGAN(generator={"name": generator, "ngf": 8}, discriminator={"ndf": 8})
     with pytest.raises(ValueError, match=message):
         model.check_image_size(size, "data.crop_size")
-    model.check_image_size(model.min_input_size * 2, "data.crop_size")
+    model.check_image_size(model.min_input_size * 8, "data.crop_size")
     model.check_image_size(None, "data.preprocess")  # sizes vary: nothing to check up front
+
+
+@pytest.mark.parametrize(
+    ("discriminator", "size", "message"),
+    [
+        (
+            {"name": "n_layers", "n_layers": 5},
+            64,
+            r"n_layers=5 needs .* 96 px; set data\.crop_size=96",
+        ),
+        ({"name": "basic"}, 16, r"^data\.crop_size=16: model\.discriminator\.name=basic .* 24 px"),
+    ],
+)
+def test_image_sizes_the_discriminator_cannot_take_are_refused(discriminator, size, message):
+    """Found by a run that stopped in its first step with an InstanceNorm error naming no option."""
+    model = CycleGAN(
+        generator={"name": "resnet_6blocks", "ngf": 8}, discriminator={**discriminator, "ndf": 8}
+    )
+    with pytest.raises(ValueError, match=message):
+        model.check_image_size(size, "data.crop_size")
+    smallest = model.min_discriminator_size
+    batch = torch.zeros(1, 3, smallest, smallest)
+    assert model.D_A.train()(batch).shape[-1] == 1  # the smallest size allowed does train
+    model.check_image_size(smallest, "data.crop_size")
 
 
 def test_cycle_noise_perturbs_only_what_is_translated_back():

@@ -123,6 +123,7 @@ class CycleGAN(L.LightningModule):
         self.D_A = discriminator_options.build(output_nc)
         self.D_B = discriminator_options.build(input_nc)
         self.min_input_size = generator_options.min_input_size
+        self.min_discriminator_size = discriminator_options.min_input_size
 
         self.criterion_gan = GANLoss(gan_mode)
         self._nonfinite_in_a_row = 0
@@ -148,9 +149,21 @@ class CycleGAN(L.LightningModule):
 
     def check_image_size(self, size: int | None, option: str) -> None:
         """One-line error, before any work, when images of side ``size`` (the value of the data
-        option ``option``) cannot pass through the generator; ``None`` means sizes vary."""
+        option ``option``) cannot pass through the generator or the discriminator; ``None``
+        means sizes vary."""
+        if size is None:
+            return
+        smallest = self.min_discriminator_size
+        if size < smallest:
+            options = self.hparams.discriminator
+            key = "n_layers" if options["name"] == "n_layers" else "name"
+            raise ValueError(
+                f"{option}={size}: model.discriminator.{key}={options[key]} needs images of at "
+                f"least {smallest} px; set {option}={smallest} or use a shallower discriminator "
+                "(model/discriminator=n_layers model.discriminator.n_layers=N)"
+            )
         step = self.min_input_size
-        if size is None or size % step == 0:
+        if size % step == 0:
             return
         name = self.hparams.generator["name"]
         hint = " or use a ResNet generator" if step > 4 else ""

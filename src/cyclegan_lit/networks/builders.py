@@ -153,6 +153,18 @@ class DiscriminatorConfig:
         _check_choice("norm", self.norm, NORM_NAMES)
         _check_choice("init_type", self.init_type, INIT_TYPES)
 
+    @property
+    def min_input_size(self) -> int:
+        """The smallest image side the discriminator trains on. A PatchGAN halves the image
+        max(1, n_layers) times, then normalises a stride-1 conv's output of side (that - 1): a
+        norm layer needs more than one value per channel, so the halved side must reach 3 (64 px
+        allows n_layers <= 4). The 1x1 PixelGAN takes any size."""
+        key = canonical_discriminator_name(self.name)
+        if key == "pixel":
+            return 1
+        n_layers = 3 if key == "basic" else self.n_layers
+        return 3 * 2 ** max(1, n_layers)
+
     def build(self, input_nc: int = 3) -> nn.Module:
         """Build and initialise the discriminator, as the reference's ``define_D``."""
         key = canonical_discriminator_name(self.name)
