@@ -10,6 +10,8 @@ Measures on the paired test scenes of ``data=synthetic`` (docs/model.md, "Hidden
   images' gap: near 0 means G_A paints every object alike, whatever its shape;
 * D_A's mean score on real B scenes, on the same scenes with the two styles swapped, and on
   G_A's translations: whether the discriminator knows which style goes with which shape;
+* each direction's error in the background next to its objects (within 3 px) and farther out,
+  in grey levels: blurred object edges against the rest of the background;
 * where each direction loses its SSIM (the model's ``val/ssim_*``): scored as it is, with the true
   objects pasted into the translation (what its background costs) and with the true background
   around its objects (what its objects cost), against the identity map.
@@ -141,6 +143,29 @@ def ssim_split(model: CycleGAN, scenes: Sequence[Scene]) -> dict[str, float]:
     return {name: float(metric.compute()) for name, metric in metrics.items()}
 
 
+@torch.no_grad()
+def edge_error(model: CycleGAN, scenes: Sequence[Scene], width: int = 3) -> dict[str, float]:
+    """Mean |output - truth| (grey levels, over R, G, B) on background pixels within ``width``
+    px of an object (a square neighbourhood) and farther away. Outside the objects A and B are
+    the same image, so the identity map scores 0 on both."""
+    errors: dict[str, list[Tensor]] = {
+        f"{d} error {where} objects": [] for d in ("A→B", "B→A") for where in ("near", "far from")
+    }
+    for scene in scenes:
+        size = scene.background.shape[0]
+        touched = torch.from_numpy(sum(_coverage(o, size) for o in scene.objects) > 0)
+        near_or_on = torch.nn.functional.max_pool2d(
+            touched[None, None].float(), 2 * width + 1, stride=1, padding=width
+        )[0, 0].bool()
+        near, far = near_or_on & ~touched, ~near_or_on
+        a, b = to_tensor(render(scene, "A")), to_tensor(render(scene, "B"))
+        for name, source, target, net in (("A→B", a, b, model.G_A), ("B→A", b, a, model.G_B)):
+            error = (net(source).clamp(-1, 1) - target).abs()[0].mean(0) * 127.5
+            errors[f"{name} error near objects"].append(error[near])
+            errors[f"{name} error far from objects"].append(error[far])
+    return {name: float(torch.cat(values).mean()) for name, values in errors.items()}
+
+
 def main(argv: Sequence[str] | None = None) -> dict[str, float]:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("checkpoint")
@@ -164,7 +189,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, float]:
     model.eval()
     first = 2 * args.n_train  # the test scenes follow both training splits
     scenes = [make_scene(first + i, args.size, args.seed) for i in range(args.n_test)]
-    results = {**measure(model, scenes), **ssim_split(model, scenes)}
+    results = {**measure(model, scenes), **edge_error(model, scenes), **ssim_split(model, scenes)}
     for name, value in results.items():
         print(f"{name:<32} {value:8.3f}")
     sys.stdout.flush()

@@ -134,6 +134,12 @@ def test_hidden_code_measures_a_checkpoint_on_the_test_scenes(tiny_model_and_che
     assert split["A→B SSIM, true background"] == pytest.approx(split["identity SSIM"], abs=1e-6)
     assert split["A→B SSIM, true objects"] == pytest.approx(1.0, abs=1e-6)
     assert split["identity SSIM"] < 0.99
+    # outside the objects A and B are the same image: the identity map makes no error there
+    model.G_B = torch.nn.Identity()
+    errors = hidden_code.edge_error(model, [make_scene(i, 32, 0) for i in range(3)])
+    assert len(errors) == 4 and set(errors.values()) == {0}
+    assert results["A→B error near objects"] > 0
+    assert np.isfinite(results["B→A error far from objects"])
 
 
 def test_paired_ceiling_trains_the_default_generators_on_pairs(tmp_path, capsys) -> None:
