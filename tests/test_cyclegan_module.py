@@ -416,6 +416,7 @@ def test_image_sizes_the_generator_cannot_take_are_refused(generator, size, mess
             r"n_layers=5 needs .* 96 px; set data\.crop_size=96",
         ),
         ({"name": "basic"}, 16, r"^data\.crop_size=16: model\.discriminator\.name=basic .* 24 px"),
+        ({"name": "nlayers", "n_layers": 4}, 40, r"discriminator\.n_layers=4 needs .* 48 px"),
     ],
 )
 def test_image_sizes_the_discriminator_cannot_take_are_refused(discriminator, size, message):

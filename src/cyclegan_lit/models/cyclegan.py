@@ -28,6 +28,7 @@ from cyclegan_lit.messages import check_option_types
 from cyclegan_lit.networks import (
     DiscriminatorConfig,
     GeneratorConfig,
+    canonical_discriminator_name,
     export_reference_weights,
     load_reference_weights,
 )
@@ -156,7 +157,8 @@ class CycleGAN(L.LightningModule):
         smallest = self.min_discriminator_size
         if size < smallest:
             options = self.hparams.discriminator
-            key = "n_layers" if options["name"] == "n_layers" else "name"
+            deep = canonical_discriminator_name(options["name"]) == "n_layers"
+            key = "n_layers" if deep else "name"
             raise ValueError(
                 f"{option}={size}: model.discriminator.{key}={options[key]} needs images of at "
                 f"least {smallest} px; set {option}={smallest} or use a shallower discriminator "
