@@ -159,11 +159,14 @@ class DiscriminatorConfig:
         max(1, n_layers) times, then normalises a stride-1 conv's output of side (that - 1): a
         norm layer needs more than one value per channel, so the halved side must reach 3 (64 px
         allows n_layers <= 4). The 1x1 PixelGAN takes any size."""
-        key = canonical_discriminator_name(self.name)
-        if key == "pixel":
+        if canonical_discriminator_name(self.name) == "pixel":
             return 1
-        n_layers = 3 if key == "basic" else self.n_layers
-        return 3 * 2 ** max(1, n_layers)
+        return 3 * 2 ** max(1, self.patchgan_layers)
+
+    @property
+    def patchgan_layers(self) -> int:
+        """A PatchGAN's stride-2 layers: 3 for ``basic``, ``n_layers`` for ``n_layers``."""
+        return 3 if canonical_discriminator_name(self.name) == "basic" else self.n_layers
 
     def build(self, input_nc: int = 3) -> nn.Module:
         """Build and initialise the discriminator, as the reference's ``define_D``."""
@@ -172,8 +175,9 @@ class DiscriminatorConfig:
         if key == "pixel":
             net = PixelDiscriminator(input_nc, self.ndf, norm=self.norm)
         else:
-            n_layers = 3 if key == "basic" else self.n_layers
-            net = NLayerDiscriminator(input_nc, self.ndf, n_layers=n_layers, norm=self.norm)
+            net = NLayerDiscriminator(
+                input_nc, self.ndf, n_layers=self.patchgan_layers, norm=self.norm
+            )
         return init_weights(net, self.init_type, self.init_gain)
 
 
