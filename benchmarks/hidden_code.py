@@ -114,6 +114,25 @@ def measure(model: CycleGAN, scenes: Sequence[Scene]) -> dict[str, float]:
     }
 
 
+def _translate(
+    model: CycleGAN, scene: Scene
+) -> tuple[Tensor, Tensor, Tensor, dict[str, tuple[Tensor, Tensor]]]:
+    """The scene's object mask (every pixel an object touches, edges included: outside it A and
+    B are the same image), A, B, and each direction's translation (clamped) with its truth."""
+    size = scene.background.shape[0]
+    touched = torch.from_numpy(sum(_coverage(o, size) for o in scene.objects) > 0)
+    a, b = to_tensor(render(scene, "A")), to_tensor(render(scene, "B"))
+    return (
+        touched,
+        a,
+        b,
+        {
+            "A→B": (model.G_A(a).clamp(-1, 1), b),
+            "B→A": (model.G_B(b).clamp(-1, 1), a),
+        },
+    )
+
+
 @torch.no_grad()
 def ssim_split(model: CycleGAN, scenes: Sequence[Scene]) -> dict[str, float]:
     """SSIM of each direction as translated, with the true objects, with the true background."""
@@ -124,14 +143,10 @@ def ssim_split(model: CycleGAN, scenes: Sequence[Scene]) -> dict[str, float]:
         for k in (kinds if d != "identity" else ("",))
     }
     for scene in scenes:
-        size = scene.background.shape[0]
-        # every pixel an object touches, edges included: outside it A and B are the same image
-        touched = sum(_coverage(o, size) for o in scene.objects) > 0
-        objects = torch.from_numpy(touched.astype(np.float32))[None, None]
-        a, b = to_tensor(render(scene, "A")), to_tensor(render(scene, "B"))
-        for name, source, target, net in (("A→B", a, b, model.G_A), ("B→A", b, a, model.G_B)):
-            out = (net(source).clamp(-1, 1) + 1) / 2
-            truth = (target + 1) / 2
+        touched, a, b, translations = _translate(model, scene)
+        objects = touched.float()[None, None]
+        for name, (translated, target) in translations.items():
+            out, truth = (translated + 1) / 2, (target + 1) / 2
             metrics[f"{name} SSIM"].update(out, truth)
             metrics[f"{name} SSIM, true objects"].update(
                 out * (1 - objects) + truth * objects, truth
@@ -152,15 +167,13 @@ def edge_error(model: CycleGAN, scenes: Sequence[Scene], width: int = 3) -> dict
         f"{d} error {where} objects": [] for d in ("A→B", "B→A") for where in ("near", "far from")
     }
     for scene in scenes:
-        size = scene.background.shape[0]
-        touched = torch.from_numpy(sum(_coverage(o, size) for o in scene.objects) > 0)
+        touched, _, _, translations = _translate(model, scene)
         near_or_on = torch.nn.functional.max_pool2d(
             touched[None, None].float(), 2 * width + 1, stride=1, padding=width
         )[0, 0].bool()
         near, far = near_or_on & ~touched, ~near_or_on
-        a, b = to_tensor(render(scene, "A")), to_tensor(render(scene, "B"))
-        for name, source, target, net in (("A→B", a, b, model.G_A), ("B→A", b, a, model.G_B)):
-            error = (net(source).clamp(-1, 1) - target).abs()[0].mean(0) * 127.5
+        for name, (translated, target) in translations.items():
+            error = (translated - target).abs()[0].mean(0) * 127.5
             errors[f"{name} error near objects"].append(error[near])
             errors[f"{name} error far from objects"].append(error[far])
     return {name: float(torch.cat(values).mean()) for name, values in errors.items()}
