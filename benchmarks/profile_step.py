@@ -124,8 +124,8 @@ def main(argv: Sequence[str] | None = None) -> None:
         operators = profile_config(args, config)
         when, where, _, model = train_speed.context(args, load)
         command = (
-            f"python benchmarks/profile_step.py --device {args.device} --generator "
-            f"{args.generator} --ngf {args.ngf} --ndf {args.ndf} --size {args.size} --batch "
+            f"python benchmarks/profile_step.py --device {args.device} "
+            f"{train_speed.model_flags(args)} --size {args.size} --batch "
             f"{args.batch} --threads {args.threads} --warmup {args.warmup} --steps {args.steps} "
             f"--configs {config.label}"
         )

@@ -334,11 +334,25 @@ def is_paper_model(args: argparse.Namespace) -> bool:
     return (args.generator, args.ngf, args.ndf) == ("resnet_9blocks", 64, 64)
 
 
+def generator_options(args: argparse.Namespace) -> dict:
+    """The generator's ``GeneratorConfig`` fields from the command line."""
+    options = {"name": args.generator, "ngf": args.ngf}
+    if args.num_downs is not None:
+        options["num_downs"] = args.num_downs
+    return options
+
+
+def model_flags(args: argparse.Namespace) -> str:
+    """The command-line flags that name the model, for the commands written with each table."""
+    downs = "" if args.num_downs is None else f" --num-downs {args.num_downs}"
+    return f"--generator {args.generator} --ngf {args.ngf}{downs} --ndf {args.ndf}"
+
+
 def build_model(args: argparse.Namespace, config: Config) -> CycleGAN:
     """The same initial weights for every configuration (same seed); the module's compile option."""
     torch.manual_seed(args.seed)
     model = CycleGAN(
-        generator={"name": args.generator, "ngf": args.ngf},
+        generator=generator_options(args),
         discriminator={"name": "basic", "ndf": args.ndf},
         pool_size=args.pool_size,
         compile=config.compile,
@@ -418,7 +432,7 @@ def translate_in_turns(
     """G_A forward in eval mode without grad, as ``cyclegan-translate`` runs it (autocast for the
     mixed precisions), one image batch per turn."""
     torch.manual_seed(args.seed)
-    template = build_generator(args.generator, ngf=args.ngf).eval()
+    template = build_generator(**generator_options(args)).eval()
     batch = torch.rand(args.batch, 3, size, size) * 2 - 1
     nets, inputs = [], []
     for config in configs:
@@ -460,7 +474,7 @@ def command_for(args: argparse.Namespace, config: Config | None, extra: Sequence
     parts = [
         "python benchmarks/train_speed.py",
         f"--device {args.device}",
-        f"--generator {args.generator} --ngf {args.ngf} --ndf {args.ndf}",
+        model_flags(args),
         f"--batch {args.batch}",
         f"--threads {args.threads}",
         *extra,
@@ -501,7 +515,8 @@ def append_table(path: Path | None, heading: str, intro: str, header: str, rows:
 def context(args: argparse.Namespace, load_before: float) -> tuple[str, str, str, str]:
     when = datetime.datetime.now().strftime("%Y-%m-%d %H:%M")
     load = f"{load_before:.1f}→{os.getloadavg()[0]:.1f}"
-    model = f"{args.generator} ngf{args.ngf} / basic ndf{args.ndf}"
+    downs = "" if args.num_downs is None else f" num_downs {args.num_downs}"
+    model = f"{args.generator}{downs} ngf{args.ngf} / basic ndf{args.ndf}"
     return when, describe(args.device), load, model
 
 
@@ -640,6 +655,12 @@ def add_common_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--size", type=int, default=128, help="image side in pixels")
     parser.add_argument("--generator", default="resnet_9blocks")
     parser.add_argument("--ngf", type=int, default=64)
+    parser.add_argument(
+        "--num-downs",
+        type=int,
+        default=None,
+        help="a U-Net's downsamplings (unet_128 with 6 is the built-in recipe's unet_64)",
+    )
     parser.add_argument("--ndf", type=int, default=64)
     parser.add_argument("--pool-size", type=int, default=50)
     parser.add_argument("--warmup", type=int, default=2, help="untimed steps per configuration")

@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import torch
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "benchmarks"))
@@ -31,6 +32,21 @@ def test_paper_model_flops_scale_with_pixels_and_batch() -> None:
     assert train_speed.iteration_flops(args, None) == pytest.approx(1.879e12 / 4 * 4)
     args = train_speed.parse_args(["--ngf", "8", "--out", "-"])
     assert train_speed.iteration_flops(args, 123.0) == 123.0  # counted, not scaled
+
+
+def test_the_built_in_recipe_u_net_is_measured_and_named_in_the_command() -> None:
+    """--num-downs builds the U-Net the built-in data trains (unet_128 with 6 downsamplings takes
+    64 px), and the command written with each row passes it on."""
+    argv = ["--generator", "unet_128", "--num-downs", "6", "--ngf", "4", "--ndf", "4"]
+    args = train_speed.parse_args([*argv, "--size", "64", "--out", "-"])
+    model = train_speed.build_model(args, train_speed.BASELINE)
+    assert model.hparams.generator["num_downs"] == 6
+    assert model.G_A(torch.zeros(1, 3, 64, 64)).shape == (1, 3, 64, 64)
+    assert "--generator unet_128 --ngf 4 --num-downs 6 --ndf 4" in train_speed.command_for(
+        args, None, []
+    )
+    default = train_speed.parse_args(["--out", "-"])
+    assert "num_downs" not in train_speed.generator_options(default)
 
 
 def test_rows_are_appended_under_their_heading(tmp_path: Path) -> None:
