@@ -183,3 +183,32 @@ def test_paired_ceiling_trains_the_default_generators_on_pairs(tmp_path, capsys)
             paired_ceiling.main([bad, "--out", str(out)])
         assert said in capsys.readouterr().err
     assert out.read_text() == table
+
+
+def test_discriminator_probe_scores_each_batch_size_on_scenes_rendered_both_ways(
+    tmp_path: Path,
+) -> None:
+    import discriminator_probe
+    import numpy as np
+
+    from cyclegan_lit.data.synthetic import _coverage, make_scene, render
+
+    scene = next(s for s in (make_scene(i, 32, 0) for i in range(20)) if len(s.objects) > 1)
+    coded, real = discriminator_probe.render_coded(scene, 184), render(scene, "A")
+    for obj in scene.objects:  # squares at the code's grey, discs and background untouched
+        inside = _coverage(obj, 32) > 0.99
+        assert (coded[inside] == (184 if obj.shape == "square" else 215)).all()
+    outside = sum(_coverage(o, 32) for o in scene.objects) == 0
+    assert np.array_equal(coded[outside], real[outside])
+    assert np.array_equal(discriminator_probe.render_coded(scene, 215), real)
+
+    tiny = ["data.synthetic_train=4", "data.synthetic_test=6", "data.synthetic_size=32",
+            "data.load_size=32", "data.crop_size=32", "model.discriminator.ndf=4"]  # fmt: skip
+    out = tmp_path / "probe.md"
+    common = ["--batch", "1", "2", "--steps", "2", "--every", "1", "--out", str(out)]
+    rows = discriminator_probe.main([*tiny, *common])
+    assert [(r["batch"], r["step"]) for r in rows] == [(1, 1), (1, 2), (2, 1), (2, 2)]
+    assert "--batch 1 2 --steps 2" in out.read_text()
+    # no code at all: real and coded scenes are the same images, so no scene can rank right
+    control = discriminator_probe.main([*tiny, *common, "--grey", "215"])
+    assert all(r["real"] == r["coded"] and r["ranked"] == 0 for r in control)
