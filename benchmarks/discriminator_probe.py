@@ -32,10 +32,9 @@ import numpy as np
 import torch
 from hidden_code import to_tensor
 from torch import Tensor
-from training_curve import _compose, run_or_exit
+from training_curve import _compose, provenance, run_or_exit
 
 from cyclegan_lit.data.synthetic import Scene, _coverage, make_scene, render
-from cyclegan_lit.machine import describe
 from cyclegan_lit.models import CycleGAN
 
 RESULTS = Path(__file__).parent / "results" / "discriminator_probe.md"
@@ -124,8 +123,7 @@ def write_table(rows: list[dict[str, Any]], grey: float, command: str, out: Path
         "its coded one (0.5 = blind). Written by "
         "[`discriminator_probe.py`](../discriminator_probe.py).",
         "",
-        f"Machine: {describe()}. Measured {time.strftime('%Y-%m-%d %H:%M')}. "
-        f"Reproduce: `{command}`",
+        provenance(command),
         "",
         "| batch | step | images seen | seconds | D(real A) | D(coded A) | ranked right |",
         "|---:|---:|---:|---:|---:|---:|---:|",

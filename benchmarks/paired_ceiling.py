@@ -29,10 +29,16 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from hidden_code import to_tensor
-from training_curve import _compose, _score, generator_weights, markdown_table, run_or_exit
+from training_curve import (
+    _compose,
+    _score,
+    generator_weights,
+    markdown_table,
+    provenance,
+    run_or_exit,
+)
 
 from cyclegan_lit.data.synthetic import make_scene, render
-from cyclegan_lit.machine import describe
 from cyclegan_lit.models import CycleGAN
 from cyclegan_lit.schedulers import build_scheduler
 
@@ -89,8 +95,7 @@ def write_table(
         f"model's own test step. Recipe: `{shlex.join(['cyclegan-train', *overrides])}`. Written "
         "by [`paired_ceiling.py`](../paired_ceiling.py).",
         "",
-        f"Machine: {describe()}. Measured {time.strftime('%Y-%m-%d %H:%M')}. "
-        f"Reproduce: `{command}`",
+        provenance(command),
         "",
         *markdown_table(rows),
     ]

@@ -146,6 +146,12 @@ def _score(cfg, points) -> list[dict[str, float]]:
     return rows
 
 
+def provenance(command: str) -> str:
+    """The line every results table opens with: the machine, when, and the command to rerun."""
+    when = time.strftime("%Y-%m-%d %H:%M")
+    return f"Machine: {describe()}. Measured {when}. Reproduce: `{command}`"
+
+
 def _write(
     results: Path, name: str, rows: list[dict[str, Any]], command: str, overrides: list[str]
 ) -> None:
@@ -156,8 +162,7 @@ def _write(
         writer.writerows(rows)
     lines = [
         f"\n## {name}: `{' '.join(['cyclegan-train', *overrides])}`\n",
-        f"Machine: {describe()}. Measured {time.strftime('%Y-%m-%d %H:%M')}. Reproduce: "
-        f"`{command}`\n",
+        provenance(command) + "\n",
         *markdown_table(rows),
     ]
     with open(results / "training_curve.md", "a") as file:
