@@ -7,6 +7,7 @@ import math
 import lightning as L
 import pytest
 import torch
+from torch import Tensor
 from torch.utils.data import DataLoader, Dataset
 
 from cyclegan_lit.models import CycleGAN
@@ -241,6 +242,9 @@ def test_visuals_and_predict(tmp_path):
         ({"pool_size": -1}, "model.pool_size"),
         ({"cycle_noise": -0.1}, "model.cycle_noise"),
         ({"cycle_noise": "abc"}, "model.cycle_noise='abc': must be a number"),
+        ({"cycle_noise_B": -0.2}, "model.cycle_noise_B"),
+        ({"lambda_gan_A": -1.0}, "model.lambda_gan_A"),
+        ({"cycle_detach": "yes"}, "model.cycle_detach='yes': must be true or false"),
         ({"lr": "abc"}, "model.lr='abc': must be a number"),
         ({"beta1": True}, "model.beta1=True: must be a number"),
         ({"pool_size": 2.5}, "model.pool_size=2.5: must be an integer"),
@@ -443,9 +447,62 @@ def test_cycle_noise_perturbs_only_what_is_translated_back():
         fake_B, rec_A, fake_A, rec_B = model.cycle(a, b)
         assert torch.equal(torch.get_rng_state(), state)
         assert torch.equal(rec_A, model.G_B(fake_B)) and torch.equal(rec_B, model.G_A(fake_A))
-        noisy = model.cycle(a, b, noise=0.2)
+        noisy = model.cycle(a, b, noise_A=0.2, noise_B=0.2)
         assert torch.equal(noisy[0], fake_B) and torch.equal(noisy[2], fake_A)
         assert not torch.allclose(noisy[1], rec_A) and not torch.allclose(noisy[3], rec_B)
+        one_way = model.cycle(a, b, noise_B=0.2)  # only G_B's fake, read back by G_A
+        assert torch.equal(one_way[1], rec_A) and not torch.allclose(one_way[3], rec_B)
+
+
+def test_a_per_cycle_noise_overrides_the_shared_one():
+    model = CycleGAN(**TINY, cycle_noise=0.1, cycle_noise_A=0.0)
+    assert (model.cycle_noise_A, model.cycle_noise_B) == (0.0, 0.1)
+
+
+def _generator_grads(model: CycleGAN, terms: tuple[str, ...]) -> dict[str, Tensor]:
+    """Gradients of the sum of the named generator terms, per generator (zero if none)."""
+    torch.manual_seed(1)
+    a, b = torch.rand(2, 1, 3, 32, 32) * 2 - 1
+    model.zero_grad()
+    fake_B, rec_A, fake_A, rec_B = model.cycle(a, b, detach=model.hparams.cycle_detach)
+    losses = model.generator_losses(a, b, fake_A, fake_B, rec_A, rec_B)
+    sum(losses[t] for t in terms).backward()
+    return {
+        name: torch.cat([(p.grad if p.grad is not None else torch.zeros_like(p)).flatten()
+                         for p in getattr(model, name).parameters()])
+        for name in ("G_A", "G_B")
+    }  # fmt: skip
+
+
+def test_a_detached_cycle_trains_only_the_generator_that_translates_back():
+    """Back-translation: the B→A→B cycle term trains G_A (the reader) and not G_B (the writer),
+    so G_B is never rewarded for hiding B in its fake; undetached (the reference) it trains both."""
+    torch.manual_seed(0)
+    reference = _generator_grads(CycleGAN(**TINY), ("cycle_B",))
+    assert reference["G_A"].abs().sum() > 0 and reference["G_B"].abs().sum() > 0
+    torch.manual_seed(0)
+    detached = _generator_grads(CycleGAN(**TINY, cycle_detach=True), ("cycle_B",))
+    assert detached["G_A"].abs().sum() > 0 and detached["G_B"].abs().sum() == 0
+    torch.manual_seed(0)
+    writer = _generator_grads(CycleGAN(**TINY, cycle_detach=True), ("cycle_A",))
+    assert writer["G_B"].abs().sum() > 0 and writer["G_A"].abs().sum() == 0
+
+
+def test_without_its_gan_term_g_a_learns_nothing_from_d_a():
+    """model.lambda_gan_A=0: G_A's update is the same whatever D_A's weights; with the
+    reference's weight 1 it changes with them."""
+    terms = ("G_A", "G_B", "cycle_A", "cycle_B", "idt_A", "idt_B")
+
+    def g_a_grad(lambda_gan_A: float, d_seed: int) -> Tensor:
+        torch.manual_seed(0)
+        model = CycleGAN(**TINY, lambda_gan_A=lambda_gan_A)
+        torch.manual_seed(d_seed)
+        for p in model.D_A.parameters():
+            p.data.normal_(0, 0.05)
+        return _generator_grads(model, terms)["G_A"]
+
+    assert torch.equal(g_a_grad(0.0, 10), g_a_grad(0.0, 11))
+    assert not torch.equal(g_a_grad(1.0, 10), g_a_grad(1.0, 11))
 
 
 def test_a_ddp_checkpoint_resumed_on_one_device_says_it_is_not_exact(tmp_path, caplog):

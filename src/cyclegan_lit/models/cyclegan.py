@@ -55,7 +55,11 @@ class CycleGAN(L.LightningModule):
 
     `lambda_identity` is relative to the cycle weight, as in the reference: with the defaults the
     identity term weighs 0.5 × 10 = 5. `lambda_cycle_A` / `lambda_cycle_B` override `lambda_cycle`
-    per direction (the reference's `lambda_A` / `lambda_B`).
+    per direction (the reference's `lambda_A` / `lambda_B`), and `cycle_noise_A` / `_B` override
+    `cycle_noise`. `lambda_gan_A` / `_B` weigh each generator's adversarial term (1 in the
+    reference). `cycle_detach` stops the cycle's gradient at the fake (back-translation: each
+    generator learns to invert the other's translations, and neither is rewarded for hiding the
+    source image in its fake; docs/model.md, "Hidden codes").
     """
 
     def __init__(
@@ -70,6 +74,8 @@ class CycleGAN(L.LightningModule):
         lambda_cycle_A: float | None = None,
         lambda_cycle_B: float | None = None,
         lambda_identity: float = 0.5,
+        lambda_gan_A: float = 1.0,
+        lambda_gan_B: float = 1.0,
         lambda_gp: float = 10.0,
         pool_size: int = 50,
         lr: float = 2e-4,
@@ -77,6 +83,9 @@ class CycleGAN(L.LightningModule):
         beta2: float = 0.999,
         gradient_clip_val: float | None = None,
         cycle_noise: float = 0.0,
+        cycle_noise_A: float | None = None,
+        cycle_noise_B: float | None = None,
+        cycle_detach: bool = False,
         nonfinite_skips: int = 0,
         compile: bool = False,
         seed: int = 0,
@@ -92,17 +101,24 @@ class CycleGAN(L.LightningModule):
             "lambda_cycle_A": lambda_cycle_A,
             "lambda_cycle_B": lambda_cycle_B,
             "lambda_identity": lambda_identity,
+            "lambda_gan_A": lambda_gan_A,
+            "lambda_gan_B": lambda_gan_B,
             "lambda_gp": lambda_gp,
         }
+        noises = {"cycle_noise": cycle_noise, "cycle_noise_A": cycle_noise_A,
+                  "cycle_noise_B": cycle_noise_B}  # fmt: skip
         check_option_types(
             "model",
             numbers={**lambdas, "lr": lr, "beta1": beta1, "beta2": beta2,
-                     "gradient_clip_val": gradient_clip_val, "cycle_noise": cycle_noise},
+                     "gradient_clip_val": gradient_clip_val, **noises},
             integers={"pool_size": pool_size, "nonfinite_skips": nonfinite_skips},
         )  # fmt: skip
         _validate_options(gan_mode=gan_mode, lambdas=lambdas, pool_size=pool_size, lr=lr)
-        if not cycle_noise >= 0:
-            raise ValueError(f"model.cycle_noise={cycle_noise}: must be >= 0 (0 turns it off)")
+        for name, value in noises.items():
+            if value is not None and not value >= 0:
+                raise ValueError(f"model.{name}={value}: must be >= 0 (0 turns it off)")
+        if not isinstance(cycle_detach, bool):
+            raise ValueError(f"model.cycle_detach={cycle_detach!r}: must be true or false")
         if nonfinite_skips < 0:
             raise ValueError(f"model.nonfinite_skips={nonfinite_skips}: must be >= 0")
         if lambda_identity > 0 and input_nc != output_nc:
@@ -147,6 +163,18 @@ class CycleGAN(L.LightningModule):
         """Cycle weight of domain B (the reference's ``lambda_B``): ``lambda_cycle`` unless set."""
         weight = self.hparams.lambda_cycle_B
         return self.hparams.lambda_cycle if weight is None else weight
+
+    @property
+    def cycle_noise_A(self) -> float:
+        """Noise on G_A's fake before G_B translates it back: ``cycle_noise`` unless set."""
+        noise = self.hparams.cycle_noise_A
+        return self.hparams.cycle_noise if noise is None else noise
+
+    @property
+    def cycle_noise_B(self) -> float:
+        """Noise on G_B's fake before G_A translates it back: ``cycle_noise`` unless set."""
+        noise = self.hparams.cycle_noise_B
+        return self.hparams.cycle_noise if noise is None else noise
 
     def check_image_size(self, size: int | None, option: str) -> None:
         """One-line error, before any work, when images of side ``size`` (the value of the data
@@ -219,19 +247,25 @@ class CycleGAN(L.LightningModule):
         return net(images)
 
     def cycle(
-        self, real_A: Tensor, real_B: Tensor, noise: float = 0.0
+        self,
+        real_A: Tensor,
+        real_B: Tensor,
+        noise_A: float = 0.0,
+        noise_B: float = 0.0,
+        detach: bool = False,
     ) -> tuple[Tensor, Tensor, Tensor, Tensor]:
         """The reference's `forward`: fake_B, rec_A, fake_A, rec_B, in its order.
 
-        ``noise`` > 0 adds Gaussian noise of that standard deviation to each fake before it is
-        translated back, so the generators cannot pass the source image through the fake as a
-        faint hidden signal and must make the fake itself carry what the cycle needs (CycleGAN's
-        steganography, Chu et al. 2017).
+        ``noise_A`` (``noise_B``) > 0 adds Gaussian noise of that standard deviation to fake_B
+        (fake_A) before it is translated back, so the generators cannot pass the source image
+        through the fake as a faint hidden signal (CycleGAN's steganography, Chu et al. 2017).
+        ``detach`` translates back a detached fake: the cycle loss then trains only the generator
+        that translates back, on the other's fakes as fixed inputs (back-translation).
         """
         fake_B = self.G_A(real_A)
-        rec_A = self.G_B(self._perturb(fake_B, noise))
+        rec_A = self.G_B(self._perturb(fake_B.detach() if detach else fake_B, noise_A))
         fake_A = self.G_B(real_B)
-        rec_B = self.G_A(self._perturb(fake_A, noise))
+        rec_B = self.G_A(self._perturb(fake_A.detach() if detach else fake_A, noise_B))
         return fake_B, rec_A, fake_A, rec_B
 
     @staticmethod
@@ -258,8 +292,13 @@ class CycleGAN(L.LightningModule):
             losses["idt_B"] = F.l1_loss(idt_B.float(), real_A.float()) * lambda_A * lambda_idt
         else:
             losses["idt_A"] = losses["idt_B"] = real_A.new_zeros((), dtype=torch.float32)
-        losses["G_A"] = self.criterion_gan(self.D_A(fake_B), True, for_discriminator=False)
-        losses["G_B"] = self.criterion_gan(self.D_B(fake_A), True, for_discriminator=False)
+        for name, fake, discriminator in (("G_A", fake_B, self.D_A), ("G_B", fake_A, self.D_B)):
+            weight = self.hparams[f"lambda_gan_{name[-1]}"]
+            losses[name] = (
+                self.criterion_gan(discriminator(fake), True, for_discriminator=False) * weight
+                if weight > 0
+                else real_A.new_zeros((), dtype=torch.float32)
+            )
         losses["cycle_A"] = F.l1_loss(rec_A.float(), real_A.float()) * lambda_A
         losses["cycle_B"] = F.l1_loss(rec_B.float(), real_B.float()) * lambda_B
         return losses
@@ -283,7 +322,11 @@ class CycleGAN(L.LightningModule):
         # Generator step, discriminators frozen (toggling sets their requires_grad to False).
         with self.toggled_optimizer(opt_g):
             fake_B, rec_A, fake_A, rec_B = self.cycle(
-                real_A, real_B, noise=self.hparams.cycle_noise
+                real_A,
+                real_B,
+                noise_A=self.cycle_noise_A,
+                noise_B=self.cycle_noise_B,
+                detach=self.hparams.cycle_detach,
             )
             g_losses = self.generator_losses(real_A, real_B, fake_A, fake_B, rec_A, rec_B)
             if self._skip_nonfinite(g_losses, batch_idx):
