@@ -57,9 +57,10 @@ class CycleGAN(L.LightningModule):
     identity term weighs 0.5 × 10 = 5. `lambda_cycle_A` / `lambda_cycle_B` override `lambda_cycle`
     per direction (the reference's `lambda_A` / `lambda_B`), and `cycle_noise_A` / `_B` override
     `cycle_noise`. `lambda_gan_A` / `_B` weigh each generator's adversarial term (1 in the
-    reference). `cycle_detach` stops the cycle's gradient at the fake (back-translation: each
-    generator learns to invert the other's translations, and neither is rewarded for hiding the
-    source image in its fake; docs/model.md, "Hidden codes").
+    reference). `cycle_detach` stops the cycle's gradient at the fake (back-translation: the
+    generator that translates back learns to invert the other's translations, and the one that
+    made the fake is not rewarded for hiding the source image in it; docs/model.md, "Hidden
+    codes"); `cycle_detach_A` / `_B` override it per cycle.
     """
 
     def __init__(
@@ -86,6 +87,8 @@ class CycleGAN(L.LightningModule):
         cycle_noise_A: float | None = None,
         cycle_noise_B: float | None = None,
         cycle_detach: bool = False,
+        cycle_detach_A: bool | None = None,
+        cycle_detach_B: bool | None = None,
         nonfinite_skips: int = 0,
         compile: bool = False,
         seed: int = 0,
@@ -117,8 +120,11 @@ class CycleGAN(L.LightningModule):
         for name, value in noises.items():
             if value is not None and not value >= 0:
                 raise ValueError(f"model.{name}={value}: must be >= 0 (0 turns it off)")
-        if not isinstance(cycle_detach, bool):
-            raise ValueError(f"model.cycle_detach={cycle_detach!r}: must be true or false")
+        detaches = {"cycle_detach": cycle_detach, "cycle_detach_A": cycle_detach_A,
+                    "cycle_detach_B": cycle_detach_B}  # fmt: skip
+        for name, value in detaches.items():
+            if value is not None and not isinstance(value, bool):
+                raise ValueError(f"model.{name}={value!r}: must be true or false")
         if nonfinite_skips < 0:
             raise ValueError(f"model.nonfinite_skips={nonfinite_skips}: must be >= 0")
         if lambda_identity > 0 and input_nc != output_nc:
@@ -175,6 +181,18 @@ class CycleGAN(L.LightningModule):
         """Noise on G_B's fake before G_A translates it back: ``cycle_noise`` unless set."""
         noise = self.hparams.cycle_noise_B
         return self.hparams.cycle_noise if noise is None else noise
+
+    @property
+    def cycle_detach_A(self) -> bool:
+        """Whether the A→B→A cycle stops at fake_B: ``cycle_detach`` unless set."""
+        detach = self.hparams.cycle_detach_A
+        return self.hparams.cycle_detach if detach is None else detach
+
+    @property
+    def cycle_detach_B(self) -> bool:
+        """Whether the B→A→B cycle stops at fake_A: ``cycle_detach`` unless set."""
+        detach = self.hparams.cycle_detach_B
+        return self.hparams.cycle_detach if detach is None else detach
 
     def check_image_size(self, size: int | None, option: str) -> None:
         """One-line error, before any work, when images of side ``size`` (the value of the data
@@ -252,20 +270,22 @@ class CycleGAN(L.LightningModule):
         real_B: Tensor,
         noise_A: float = 0.0,
         noise_B: float = 0.0,
-        detach: bool = False,
+        detach_A: bool = False,
+        detach_B: bool = False,
     ) -> tuple[Tensor, Tensor, Tensor, Tensor]:
         """The reference's `forward`: fake_B, rec_A, fake_A, rec_B, in its order.
 
         ``noise_A`` (``noise_B``) > 0 adds Gaussian noise of that standard deviation to fake_B
         (fake_A) before it is translated back, so the generators cannot pass the source image
         through the fake as a faint hidden signal (CycleGAN's steganography, Chu et al. 2017).
-        ``detach`` translates back a detached fake: the cycle loss then trains only the generator
-        that translates back, on the other's fakes as fixed inputs (back-translation).
+        ``detach_A`` (``detach_B``) translates back a detached fake_B (fake_A): that cycle's loss
+        then trains only the generator that translates back, on the other's fakes as fixed inputs
+        (back-translation).
         """
         fake_B = self.G_A(real_A)
-        rec_A = self.G_B(self._perturb(fake_B.detach() if detach else fake_B, noise_A))
+        rec_A = self.G_B(self._perturb(fake_B.detach() if detach_A else fake_B, noise_A))
         fake_A = self.G_B(real_B)
-        rec_B = self.G_A(self._perturb(fake_A.detach() if detach else fake_A, noise_B))
+        rec_B = self.G_A(self._perturb(fake_A.detach() if detach_B else fake_A, noise_B))
         return fake_B, rec_A, fake_A, rec_B
 
     @staticmethod
@@ -326,7 +346,8 @@ class CycleGAN(L.LightningModule):
                 real_B,
                 noise_A=self.cycle_noise_A,
                 noise_B=self.cycle_noise_B,
-                detach=self.hparams.cycle_detach,
+                detach_A=self.cycle_detach_A,
+                detach_B=self.cycle_detach_B,
             )
             g_losses = self.generator_losses(real_A, real_B, fake_A, fake_B, rec_A, rec_B)
             if self._skip_nonfinite(g_losses, batch_idx):
