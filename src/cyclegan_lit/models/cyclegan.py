@@ -153,6 +153,9 @@ class CycleGAN(L.LightningModule):
         # Seeded in `setup`, once the DDP rank is known.
         self.fake_A_pool = ImagePool(pool_size)
         self.fake_B_pool = ImagePool(pool_size)
+        # The cycle noise's own stream, saved with the checkpoint like the pools: the global torch
+        # RNG is also drawn by DataLoader iterators, at other points in a resumed run.
+        self.noise_rng = torch.Generator().manual_seed(int(seed))
 
         self.val_metrics = self._make_image_metrics()
         self.test_metrics = self._make_image_metrics()
@@ -236,6 +239,7 @@ class CycleGAN(L.LightningModule):
         seed = int(self.hparams.seed) * 2 + 1_000_003 * rank
         self.fake_A_pool.reseed(seed)
         self.fake_B_pool.reseed(seed + 1)
+        self.noise_rng.manual_seed(seed + 2)
         if self.hparams.compile and stage == "fit":
             # Compile each network in place (keeps state_dict keys free of `_orig_mod.`),
             # never the whole LightningModule (compiling it fails inside self.log).
@@ -288,9 +292,11 @@ class CycleGAN(L.LightningModule):
         rec_B = self.G_A(self._perturb(fake_A.detach() if detach_B else fake_A, noise_B))
         return fake_B, rec_A, fake_A, rec_B
 
-    @staticmethod
-    def _perturb(images: Tensor, noise: float) -> Tensor:
-        return images + noise * torch.randn_like(images) if noise > 0 else images
+    def _perturb(self, images: Tensor, noise: float) -> Tensor:
+        if noise <= 0:
+            return images
+        draws = torch.randn(images.shape, generator=self.noise_rng)
+        return images + noise * draws.to(images)
 
     def generator_losses(
         self,
@@ -496,9 +502,10 @@ class CycleGAN(L.LightningModule):
         return self
 
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
-        # Optimizers, schedulers and the AMP scaler are saved by Lightning; the pools and the
-        # torch RNG (dropout, the WGAN-GP mixing weights, model.cycle_noise) are ours. The data's
-        # randomness is a function of (seed, epoch, index) and needs no state (data/sampling.py).
+        # Optimizers, schedulers and the AMP scaler are saved by Lightning; the pools, the cycle
+        # noise's generator and the torch RNG (dropout, the WGAN-GP mixing weights) are ours. The
+        # data's randomness is a function of (seed, epoch, index) and needs no state
+        # (data/sampling.py).
         # Under DDP each rank has its own pools and RNG: rank 0 gathers them all, since it alone
         # writes the file (every rank calls this hook).
         state = self._random_state()
@@ -515,7 +522,7 @@ class CycleGAN(L.LightningModule):
         if torch.cuda.is_available():
             rng["cuda"] = torch.cuda.get_rng_state_all()
         pools = {"fake_A": self.fake_A_pool.state_dict(), "fake_B": self.fake_B_pool.state_dict()}
-        return {"image_pools": pools, "torch_rng": rng}
+        return {"image_pools": pools, "torch_rng": rng, "noise_rng": self.noise_rng.get_state()}
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         per_rank = checkpoint.get("random_state_per_rank") or [checkpoint]
@@ -537,6 +544,8 @@ class CycleGAN(L.LightningModule):
         if pools:
             self.fake_A_pool.load_state_dict(pools["fake_A"])
             self.fake_B_pool.load_state_dict(pools["fake_B"])
+        if "noise_rng" in state:
+            self.noise_rng.set_state(state["noise_rng"])
         rng = state.get("torch_rng")
         if rng:
             torch.set_rng_state(rng["cpu"])
