@@ -173,6 +173,17 @@ class CycleGAN(L.LightningModule):
         weight = self.hparams.lambda_cycle_B
         return self.hparams.lambda_cycle if weight is None else weight
 
+    def __getstate__(self) -> dict[str, Any]:
+        # A torch.Generator cannot cross a spawn (ddp_spawn) as shared memory: send its state.
+        state = dict(self.__dict__)
+        state["noise_rng"] = bytes(self.noise_rng.get_state().numpy())
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        rng = torch.Generator()
+        rng.set_state(torch.tensor(list(state["noise_rng"]), dtype=torch.uint8))
+        super().__setstate__({**state, "noise_rng": rng})
+
     @property
     def cycle_noise_A(self) -> float:
         """Noise on G_A's fake before G_B translates it back: ``cycle_noise`` unless set."""
