@@ -164,14 +164,38 @@ class CycleGAN(L.LightningModule):
     @property
     def lambda_cycle_A(self) -> float:
         """Cycle weight of domain A (the reference's ``lambda_A``): ``lambda_cycle`` unless set."""
-        weight = self.hparams.lambda_cycle_A
-        return self.hparams.lambda_cycle if weight is None else weight
+        return self._per_cycle("lambda_cycle", "A")
 
     @property
     def lambda_cycle_B(self) -> float:
         """Cycle weight of domain B (the reference's ``lambda_B``): ``lambda_cycle`` unless set."""
-        weight = self.hparams.lambda_cycle_B
-        return self.hparams.lambda_cycle if weight is None else weight
+        return self._per_cycle("lambda_cycle", "B")
+
+    def _per_cycle(self, option: str, side: str) -> Any:
+        """``<option>_<side>`` where set, else the shared ``<option>`` (``side`` is the cycle's
+        domain: A for A→B→A, B for B→A→B)."""
+        value = self.hparams[f"{option}_{side}"]
+        return self.hparams[option] if value is None else value
+
+    @property
+    def cycle_noise_A(self) -> float:
+        """Noise on G_A's fake before G_B translates it back: ``cycle_noise`` unless set."""
+        return self._per_cycle("cycle_noise", "A")
+
+    @property
+    def cycle_noise_B(self) -> float:
+        """Noise on G_B's fake before G_A translates it back: ``cycle_noise`` unless set."""
+        return self._per_cycle("cycle_noise", "B")
+
+    @property
+    def cycle_detach_A(self) -> bool:
+        """Whether the A→B→A cycle stops at fake_B: ``cycle_detach`` unless set."""
+        return self._per_cycle("cycle_detach", "A")
+
+    @property
+    def cycle_detach_B(self) -> bool:
+        """Whether the B→A→B cycle stops at fake_A: ``cycle_detach`` unless set."""
+        return self._per_cycle("cycle_detach", "B")
 
     def __getstate__(self) -> dict[str, Any]:
         # A torch.Generator cannot cross a spawn (ddp_spawn) as shared memory: send its state.
@@ -181,32 +205,8 @@ class CycleGAN(L.LightningModule):
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         rng = torch.Generator()
-        rng.set_state(torch.tensor(list(state["noise_rng"]), dtype=torch.uint8))
+        rng.set_state(torch.frombuffer(bytearray(state["noise_rng"]), dtype=torch.uint8))
         super().__setstate__({**state, "noise_rng": rng})
-
-    @property
-    def cycle_noise_A(self) -> float:
-        """Noise on G_A's fake before G_B translates it back: ``cycle_noise`` unless set."""
-        noise = self.hparams.cycle_noise_A
-        return self.hparams.cycle_noise if noise is None else noise
-
-    @property
-    def cycle_noise_B(self) -> float:
-        """Noise on G_B's fake before G_A translates it back: ``cycle_noise`` unless set."""
-        noise = self.hparams.cycle_noise_B
-        return self.hparams.cycle_noise if noise is None else noise
-
-    @property
-    def cycle_detach_A(self) -> bool:
-        """Whether the A→B→A cycle stops at fake_B: ``cycle_detach`` unless set."""
-        detach = self.hparams.cycle_detach_A
-        return self.hparams.cycle_detach if detach is None else detach
-
-    @property
-    def cycle_detach_B(self) -> bool:
-        """Whether the B→A→B cycle stops at fake_A: ``cycle_detach`` unless set."""
-        detach = self.hparams.cycle_detach_B
-        return self.hparams.cycle_detach if detach is None else detach
 
     def check_image_size(self, size: int | None, option: str) -> None:
         """One-line error, before any work, when images of side ``size`` (the value of the data
@@ -329,8 +329,11 @@ class CycleGAN(L.LightningModule):
             losses["idt_B"] = F.l1_loss(idt_B.float(), real_A.float()) * lambda_A * lambda_idt
         else:
             losses["idt_A"] = losses["idt_B"] = real_A.new_zeros((), dtype=torch.float32)
-        for name, fake, discriminator in (("G_A", fake_B, self.D_A), ("G_B", fake_A, self.D_B)):
-            weight = self.hparams[f"lambda_gan_{name[-1]}"]
+        hp = self.hparams
+        for name, fake, discriminator, weight in (
+            ("G_A", fake_B, self.D_A, hp.lambda_gan_A),
+            ("G_B", fake_A, self.D_B, hp.lambda_gan_B),
+        ):
             losses[name] = (
                 self.criterion_gan(discriminator(fake), True, for_discriminator=False) * weight
                 if weight > 0
