@@ -14,7 +14,10 @@ Measures on the paired test scenes of ``data=synthetic`` (docs/model.md, "Hidden
   in grey levels: blurred object edges against the rest of the background;
 * where each direction loses its SSIM (the model's ``val/ssim_*``): scored as it is, with the true
   objects pasted into the translation (what its background costs) and with the true background
-  around its objects (what its objects cost), against the identity map.
+  around its objects (what its objects cost), against the identity map;
+* what each direction does to the background well away from its objects: the shift of each
+  image's mean colour (tint, per channel, signed) and the grain left once the error is smoothed
+  (rms; the transposed convolutions' fine grid). SSIM forgives a tint and not a grain.
 
     python benchmarks/hidden_code.py outputs/<date>/<time>/checkpoints/last.ckpt
 """
@@ -179,6 +182,42 @@ def edge_error(model: CycleGAN, scenes: Sequence[Scene], width: int = 3) -> dict
     return {name: float(torch.cat(values).mean()) for name, values in errors.items()}
 
 
+@torch.no_grad()
+def background_drift(
+    model: CycleGAN, scenes: Sequence[Scene], width: int = 6, sigma: float = 2.0
+) -> dict[str, float]:
+    """Tint and grain of each direction's background farther than ``width`` px from any object
+    (wide enough that smoothing does not reach an object), in grey levels. Tint: the mean signed
+    error of each image there, per channel, averaged over images. Grain: the rms of the error
+    minus its Gaussian smoothing (``sigma`` px)."""
+    from torchvision.transforms.functional import gaussian_blur
+
+    kernel, nan = 2 * round(3 * sigma) + 1, float("nan")
+    shifts: dict[str, list[Tensor]] = {"A→B": [], "B→A": []}
+    grain: dict[str, list[Tensor]] = {"A→B": [], "B→A": []}
+    for scene in scenes:
+        touched, _, _, translations = _translate(model, scene)
+        far = ~torch.nn.functional.max_pool2d(
+            touched[None, None].float(), 2 * width + 1, stride=1, padding=width
+        )[0, 0].bool()
+        if not far.any():
+            continue
+        for name, (translated, target) in translations.items():
+            error = (translated - target)[0] * 127.5
+            shifts[name].append(error[:, far].mean(1))
+            fine = error - gaussian_blur(error[None], [kernel, kernel], [sigma, sigma])[0]
+            grain[name].append(fine[:, far].pow(2).mean(0))
+    results: dict[str, float] = {}
+    for name in shifts:
+        mean_shift = torch.stack(shifts[name]).mean(0) if shifts[name] else torch.full((3,), nan)
+        for channel, value in zip("RGB", mean_shift.tolist(), strict=True):
+            results[f"{name} background tint {channel}"] = value
+        results[f"{name} background grain"] = (
+            float(torch.cat(grain[name]).mean().sqrt()) if grain[name] else nan
+        )
+    return results
+
+
 def main(argv: Sequence[str] | None = None) -> dict[str, float]:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("checkpoint")
@@ -202,7 +241,12 @@ def main(argv: Sequence[str] | None = None) -> dict[str, float]:
     model.eval()
     first = 2 * args.n_train  # the test scenes follow both training splits
     scenes = [make_scene(first + i, args.size, args.seed) for i in range(args.n_test)]
-    results = {**measure(model, scenes), **edge_error(model, scenes), **ssim_split(model, scenes)}
+    results = {
+        **measure(model, scenes),
+        **edge_error(model, scenes),
+        **ssim_split(model, scenes),
+        **background_drift(model, scenes),
+    }
     for name, value in results.items():
         print(f"{name:<32} {value:8.3f}")
     sys.stdout.flush()

@@ -156,6 +156,37 @@ def test_hidden_code_measures_a_checkpoint_on_the_test_scenes(tiny_model_and_che
     assert len(errors) == 4 and set(errors.values()) == {0}
     assert results["A→B error near objects"] > 0
     assert np.isfinite(results["B→A error far from objects"])
+    assert np.isfinite(results["A→B background grain"])
+
+
+def test_hidden_code_tells_a_backgrounds_tint_from_its_grain() -> None:
+    import hidden_code
+    import torch
+
+    from cyclegan_lit.data.synthetic import make_scene
+
+    class Shift(torch.nn.Module):  # every pixel 0.1 lighter in R, 0.1 darker in B: a pure tint
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return x + torch.tensor([0.1, 0.0, -0.1]).view(1, 3, 1, 1)
+
+    class Checkerboard(torch.nn.Module):  # +-0.05 on alternate pixels: grain with no tint
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            yy, xx = torch.meshgrid(
+                torch.arange(x.shape[2]), torch.arange(x.shape[3]), indexing="ij"
+            )
+            return x + 0.05 * (1 - 2 * ((yy + xx) % 2)).to(x)
+
+    model = torch.nn.Module()
+    model.G_A, model.G_B = Shift(), Checkerboard()
+    drift = hidden_code.background_drift(model, [make_scene(i, 64, 0) for i in range(4)])
+    level = 127.5  # grey levels per unit of the [-1, 1] range
+    assert [drift[f"A→B background tint {c}"] for c in "RGB"] == pytest.approx(
+        [0.1 * level, 0.0, -0.1 * level], abs=1e-3
+    )
+    assert drift["A→B background grain"] == pytest.approx(0.0, abs=1e-3)
+    assert [drift[f"B→A background tint {c}"] for c in "RGB"] == pytest.approx([0, 0, 0], abs=0.2)
+    # smoothing keeps a little of the grid, so the grain is a little under its 6.4 levels rms
+    assert 0.8 * 0.05 * level < drift["B→A background grain"] <= 0.05 * level
 
 
 def test_paired_ceiling_trains_the_default_generators_on_pairs(tmp_path, capsys) -> None:
