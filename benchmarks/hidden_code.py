@@ -161,6 +161,14 @@ def ssim_split(model: CycleGAN, scenes: Sequence[Scene]) -> dict[str, float]:
     return {name: float(metric.compute()) for name, metric in metrics.items()}
 
 
+def _within(mask: Tensor, width: int) -> Tensor:
+    """Pixels of ``mask`` or within ``width`` px of one (a square neighbourhood)."""
+    grown = torch.nn.functional.max_pool2d(
+        mask[None, None].float(), 2 * width + 1, stride=1, padding=width
+    )
+    return grown[0, 0].bool()
+
+
 @torch.no_grad()
 def edge_error(model: CycleGAN, scenes: Sequence[Scene], width: int = 3) -> dict[str, float]:
     """Mean |output - truth| (grey levels, over R, G, B) on background pixels within ``width``
@@ -171,9 +179,7 @@ def edge_error(model: CycleGAN, scenes: Sequence[Scene], width: int = 3) -> dict
     }
     for scene in scenes:
         touched, _, _, translations = _translate(model, scene)
-        near_or_on = torch.nn.functional.max_pool2d(
-            touched[None, None].float(), 2 * width + 1, stride=1, padding=width
-        )[0, 0].bool()
+        near_or_on = _within(touched, width)
         near, far = near_or_on & ~touched, ~near_or_on
         for name, (translated, target) in translations.items():
             error = (translated - target).abs()[0].mean(0) * 127.5
@@ -197,9 +203,7 @@ def background_drift(
     grain: dict[str, list[Tensor]] = {"A→B": [], "B→A": []}
     for scene in scenes:
         touched, _, _, translations = _translate(model, scene)
-        far = ~torch.nn.functional.max_pool2d(
-            touched[None, None].float(), 2 * width + 1, stride=1, padding=width
-        )[0, 0].bool()
+        far = ~_within(touched, width)
         if not far.any():
             continue
         for name, (translated, target) in translations.items():
