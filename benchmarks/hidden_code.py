@@ -35,6 +35,7 @@ import torch
 from torch import Tensor
 from torchmetrics.image import StructuralSimilarityIndexMeasure
 
+from cyclegan_lit.checkpoint_io import is_complete_checkpoint
 from cyclegan_lit.data.synthetic import (
     _SQUARE_BANDS,
     Scene,
@@ -235,6 +236,10 @@ def main(argv: Sequence[str] | None = None) -> dict[str, float]:
     args = parser.parse_args(argv)
     if not Path(args.checkpoint).is_file():
         parser.error(f"checkpoint {args.checkpoint} does not exist; pass a run's last.ckpt")
+    if not is_complete_checkpoint(args.checkpoint):
+        parser.error(
+            f"checkpoint {args.checkpoint} is truncated or not a checkpoint; pass a run's last.ckpt"
+        )
     if args.data_root:
         marker = read_marker(args.data_root) or {}
         args.size = marker.get("size", args.size)

@@ -159,6 +159,19 @@ def test_hidden_code_measures_a_checkpoint_on_the_test_scenes(tiny_model_and_che
     assert np.isfinite(results["A→B background grain"])
 
 
+def test_hidden_code_refuses_a_missing_or_corrupt_checkpoint_in_one_line(tmp_path, capsys) -> None:
+    import hidden_code
+
+    corrupt = tmp_path / "last.ckpt"
+    corrupt.write_bytes(b"garbage")
+    for path, says in ((tmp_path / "nope.ckpt", "does not exist"), (corrupt, "truncated")):
+        with pytest.raises(SystemExit):
+            hidden_code.main([str(path)])
+        error = capsys.readouterr().err.strip().splitlines()[-1]
+        assert str(path) in error and says in error
+    assert corrupt.read_bytes() == b"garbage"  # nothing written over it
+
+
 def test_hidden_code_tells_a_backgrounds_tint_from_its_grain() -> None:
     import hidden_code
     import torch
