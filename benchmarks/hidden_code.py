@@ -17,7 +17,9 @@ Measures on the paired test scenes of ``data=synthetic`` (docs/model.md, "Hidden
   around its objects (what its objects cost), against the identity map;
 * what each direction does to the background well away from its objects: the shift of each
   image's mean colour (tint, per channel, signed) and the grain left once the error is smoothed
-  (rms; the transposed convolutions' fine grid). SSIM forgives a tint and not a grain.
+  (rms). SSIM forgives a tint and not a grain. Each generator's grain on images of its own output
+  domain (G_A on real B, G_B on real A), which its identity loss trains it to leave unchanged, is
+  the floor: a grain near it is the network's own fine error, not something learnt from the cycle.
 
     python benchmarks/hidden_code.py outputs/<date>/<time>/checkpoints/last.ckpt
 """
@@ -196,20 +198,26 @@ def background_drift(
     """Tint and grain of each direction's background farther than ``width`` px from any object
     (wide enough that smoothing does not reach an object), in grey levels. Tint: the mean signed
     error of each image there, per channel, averaged over images. Grain: the rms of the error
-    minus its Gaussian smoothing (``sigma`` px)."""
+    minus its Gaussian smoothing (``sigma`` px); also of each generator on its own output domain
+    (``G_A(B)``, ``G_B(A)``: the identity losses' images), the floor under the cycle's grain."""
     from torchvision.transforms.functional import gaussian_blur
 
     kernel, nan = 2 * round(3 * sigma) + 1, float("nan")
     shifts: dict[str, list[Tensor]] = {"A→B": [], "B→A": []}
-    grain: dict[str, list[Tensor]] = {"A→B": [], "B→A": []}
+    grain: dict[str, list[Tensor]] = {"A→B": [], "B→A": [], "G_A(B)": [], "G_B(A)": []}
     for scene in scenes:
-        touched, _, _, translations = _translate(model, scene)
+        touched, a, b, translations = _translate(model, scene)
         far = ~_within(touched, width)
         if not far.any():
             continue
-        for name, (translated, target) in translations.items():
+        own_domain = {
+            "G_A(B)": (model.G_A(b).clamp(-1, 1), b),
+            "G_B(A)": (model.G_B(a).clamp(-1, 1), a),
+        }
+        for name, (translated, target) in {**translations, **own_domain}.items():
             error = (translated - target)[0] * 127.5
-            shifts[name].append(error[:, far].mean(1))
+            if name in shifts:
+                shifts[name].append(error[:, far].mean(1))
             fine = error - gaussian_blur(error[None], [kernel, kernel], [sigma, sigma])[0]
             grain[name].append(fine[:, far].pow(2).mean(0))
     results: dict[str, float] = {}
@@ -217,8 +225,9 @@ def background_drift(
         mean_shift = torch.stack(shifts[name]).mean(0) if shifts[name] else torch.full((3,), nan)
         for channel, value in zip("RGB", mean_shift.tolist(), strict=True):
             results[f"{name} background tint {channel}"] = value
+    for name, values in grain.items():
         results[f"{name} background grain"] = (
-            float(torch.cat(grain[name]).mean().sqrt()) if grain[name] else nan
+            float(torch.cat(values).mean().sqrt()) if values else nan
         )
     return results
 

@@ -200,6 +200,9 @@ def test_hidden_code_tells_a_backgrounds_tint_from_its_grain() -> None:
     assert [drift[f"B→A background tint {c}"] for c in "RGB"] == pytest.approx([0, 0, 0], abs=0.2)
     # smoothing keeps a little of the grid, so the grain is a little under its 6.4 levels rms
     assert 0.8 * 0.05 * level < drift["B→A background grain"] <= 0.05 * level
+    # on its own domain each generator keeps its effect: G_A (the tint) no grain, G_B the grid's
+    assert drift["G_A(B) background grain"] == pytest.approx(0.0, abs=1e-3)
+    assert drift["G_B(A) background grain"] == pytest.approx(drift["B→A background grain"])
 
 
 def test_paired_ceiling_trains_the_default_generators_on_pairs(tmp_path, capsys) -> None:
