@@ -8,8 +8,12 @@ Measures on the paired test scenes of ``data=synthetic`` (docs/model.md, "Hidden
   object is 215 grey): the code;
 * how far apart the mean colours G_A paints on real A squares and discs are, against the true B
   images' gap: near 0 means G_A paints every object alike, whatever its shape;
+* which cue G_A reads on a grey square: G_A's square-disc gap with the squares of real A painted in
+  G_B's grey, and in G_B's dark and light bands. If only the banded squares open the gap, G_A
+  learnt G_B's residue, not the shapes;
 * D_A's mean score on real B scenes, on the same scenes with the two styles swapped, and on
-  G_A's translations: whether the discriminator knows which style goes with which shape;
+  G_A's translations: whether the discriminator knows which style goes with which shape; D_B's
+  on real A and on G_B's fakes: whether it sees the residue G_B leaves;
 * each direction's error in the background next to its objects (within 3 px) and farther out,
   in grey levels: blurred object edges against the rest of the background;
 * where each direction loses its SSIM (the model's ``val/ssim_*``): scored as it is, with the true
@@ -41,6 +45,7 @@ from cyclegan_lit.checkpoint_io import is_complete_checkpoint
 from cyclegan_lit.data.synthetic import (
     _SQUARE_BANDS,
     Scene,
+    SceneObject,
     _coverage,
     _fill,
     make_scene,
@@ -69,6 +74,25 @@ def render_swapped(scene: Scene) -> np.ndarray:
     return np.clip(np.rint(image), 0, 255).astype(np.uint8)
 
 
+def _dark_rows(obj: SceneObject, size: int) -> np.ndarray:
+    """The rows of a square's dark bands in style B (_fill: dark at both edges, light between)."""
+    return ((np.arange(size) - obj.y0) * _SQUARE_BANDS // obj.side) % 2 == 0
+
+
+def paint_squares(scene: Scene, dark: float, light: float) -> np.ndarray:
+    """Style A with each square's dark-band rows in grey ``dark`` and the others in ``light``:
+    the residue G_B leaves on the squares it greys, put on a real A image."""
+    size = scene.background.shape[0]
+    image = render(scene, "A")
+    for obj in scene.objects:
+        if obj.shape == "square":
+            inside = _coverage(obj, size) > 0.99
+            dark_rows = _dark_rows(obj, size)[:, None]
+            image[inside & dark_rows] = round(dark)
+            image[inside & ~dark_rows] = round(light)
+    return image
+
+
 def _pixels(image: Tensor) -> np.ndarray:
     return ((image[0].permute(1, 2, 0).numpy() + 1) * 127.5).clip(0, 255)
 
@@ -82,7 +106,7 @@ def _gap(colours: dict[str, list[np.ndarray]]) -> float:
 
 @torch.no_grad()
 def measure(model: CycleGAN, scenes: Sequence[Scene]) -> dict[str, float]:
-    cycled, direct, d_real, d_swapped, d_fake = [], [], [], [], []
+    cycled, direct, d_real, d_swapped, d_fake, d_b_real, d_b_fake = [], [], [], [], [], [], []
     parts = ("square", "disc", "dark band", "light band")
     grey: dict[str, list[np.ndarray]] = {part: [] for part in parts}
     painted_b: dict[str, list[np.ndarray]] = {"square": [], "disc": []}  # G_A's, on real A
@@ -96,6 +120,8 @@ def measure(model: CycleGAN, scenes: Sequence[Scene]) -> dict[str, float]:
         d_real.append(float(model.D_A(b).mean()))
         d_swapped.append(float(model.D_A(to_tensor(render_swapped(scene))).mean()))
         d_fake.append(float(model.D_A(fake_b).mean()))
+        d_b_real.append(float(model.D_B(a).mean()))
+        d_b_fake.append(float(model.D_B(fake_a).mean()))
         painted, translated, truth = _pixels(fake_a), _pixels(fake_b), _pixels(b)
         size = painted.shape[0]
         for obj in scene.objects:
@@ -103,8 +129,8 @@ def measure(model: CycleGAN, scenes: Sequence[Scene]) -> dict[str, float]:
             grey[obj.shape].append(painted[inside].mean(axis=0))
             painted_b[obj.shape].append(translated[inside].mean(axis=0))
             true_b[obj.shape].append(truth[inside].mean(axis=0))
-            if obj.shape == "square":  # the bands of _fill: dark at both edges, light between
-                dark = ((np.arange(size) - obj.y0) * _SQUARE_BANDS // obj.side) % 2 == 0
+            if obj.shape == "square":
+                dark = _dark_rows(obj, size)
                 for name, rows in (("dark band", dark), ("light band", ~dark)):
                     grey[name].append(painted[inside & rows[:, None]].mean(axis=0))
     nan = float("nan")
@@ -117,7 +143,37 @@ def measure(model: CycleGAN, scenes: Sequence[Scene]) -> dict[str, float]:
         "D_A real B": float(np.mean(d_real)),
         "D_A swapped styles": float(np.mean(d_swapped)),
         "D_A G_A(A)": float(np.mean(d_fake)),
+        "D_B real A": float(np.mean(d_b_real)),
+        "D_B G_B(B)": float(np.mean(d_b_fake)),
     }
+
+
+@torch.no_grad()
+def band_cue(
+    model: CycleGAN, scenes: Sequence[Scene], dark: float, light: float
+) -> dict[str, float]:
+    """What G_A reads on a grey square: its shape, its grey, or the bands G_B leaves on it.
+
+    G_A's square-disc colour gap on real A with each square painted over: once all in the mean of
+    ``dark`` and ``light`` (the grey G_B leaves, without bands), once in ``dark`` and ``light`` on
+    the bands' rows. A G_A that reads shapes paints both like real A; one that learnt G_B's
+    residue paints stripes only on the banded squares, so only that gap opens."""
+    names = ("G_A gap, squares in G_B's grey", "G_A gap, squares in G_B's bands")
+    if not (np.isfinite(dark) and np.isfinite(light)):  # no squares in the test scenes
+        return dict.fromkeys(names, float("nan"))
+    grey = (dark + light) / 2
+    variants = {"G_B's grey": (grey, grey), "G_B's bands": (dark, light)}
+    results = {}
+    for name, (dark_grey, light_grey) in variants.items():
+        painted: dict[str, list[np.ndarray]] = {"square": [], "disc": []}
+        for scene in scenes:
+            image = paint_squares(scene, dark_grey, light_grey)
+            translated = _pixels(model.G_A(to_tensor(image)))
+            for obj in scene.objects:
+                inside = _coverage(obj, image.shape[0]) > 0.99
+                painted[obj.shape].append(translated[inside].mean(axis=0))
+        results[f"G_A gap, squares in {name}"] = _gap(painted)
+    return results
 
 
 def _translate(
@@ -259,8 +315,11 @@ def main(argv: Sequence[str] | None = None) -> dict[str, float]:
     model.eval()
     first = 2 * args.n_train  # the test scenes follow both training splits
     scenes = [make_scene(first + i, args.size, args.seed) for i in range(args.n_test)]
+    measured = measure(model, scenes)
+    dark, light = measured["G_B dark band grey"], measured["G_B light band grey"]
     results = {
-        **measure(model, scenes),
+        **measured,
+        **band_cue(model, scenes, dark, light),
         **edge_error(model, scenes),
         **ssim_split(model, scenes),
         **background_drift(model, scenes),

@@ -150,6 +150,23 @@ def test_hidden_code_measures_a_checkpoint_on_the_test_scenes(tiny_model_and_che
     assert split["A→B SSIM, true background"] == pytest.approx(split["identity SSIM"], abs=1e-6)
     assert split["A→B SSIM, true objects"] == pytest.approx(1.0, abs=1e-6)
     assert split["identity SSIM"] < 0.99
+    # G_B's residue put on real A: each square's dark-band rows in one grey, the rest in another;
+    # discs and background as they were
+    scenes = [make_scene(i, 32, 0) for i in range(3)]
+    painted, real_a = hidden_code.paint_squares(scenes[0], 100, 200), render(scenes[0], "A")
+    for obj in scenes[0].objects:
+        inside = _coverage(obj, 32) > 0.99
+        expected = {100, 200} if obj.shape == "square" else {215}
+        assert set(np.unique(painted[inside]).tolist()) == expected
+    untouched = sum(_coverage(o, 32) for o in scenes[0].objects if o.shape == "square") == 0
+    assert np.array_equal(painted[untouched], real_a[untouched])
+    # a G_A that changes nothing paints squares in their grey (150 levels, 65 under the discs'
+    # 215); with the bands, the dark rows (two bands of three) weigh more
+    cue = hidden_code.band_cue(model, scenes, 100, 200)
+    assert cue["G_A gap, squares in G_B's grey"] == pytest.approx(65, abs=1e-3)
+    assert cue["G_A gap, squares in G_B's bands"] > 65 + 5
+    assert all(np.isnan(v) for v in hidden_code.band_cue(model, scenes, np.nan, np.nan).values())
+    assert {"D_B real A", "D_B G_B(B)", "G_A gap, squares in G_B's bands"} <= set(results)
     # outside the objects A and B are the same image: the identity map makes no error there
     model.G_B = torch.nn.Identity()
     errors = hidden_code.edge_error(model, [make_scene(i, 32, 0) for i in range(3)])
