@@ -246,6 +246,8 @@ def test_visuals_and_predict(tmp_path):
         ({"lambda_gan_A": -1.0}, "model.lambda_gan_A"),
         ({"cycle_detach": "yes"}, "model.cycle_detach='yes': must be true or false"),
         ({"lr": "abc"}, "model.lr='abc': must be a number"),
+        ({"lr_scale_G_B": 0.0}, "model.lr_scale_G_B=0.0: must be > 0"),
+        ({"lr_scale_G_A": "fast"}, "model.lr_scale_G_A='fast': must be a number"),
         ({"beta1": True}, "model.beta1=True: must be a number"),
         ({"pool_size": 2.5}, "model.pool_size=2.5: must be an integer"),
         ({"lambda_identity": 0.5, "input_nc": 1}, "model.lambda_identity"),
@@ -527,6 +529,30 @@ def test_without_its_gan_term_g_a_learns_nothing_from_d_a():
 
     assert torch.equal(g_a_grad(0.0, 10), g_a_grad(0.0, 11))
     assert not torch.equal(g_a_grad(1.0, 10), g_a_grad(1.0, 11))
+
+
+def test_each_generator_can_train_at_its_own_learning_rate(tmp_path):
+    """model.lr_scale_G_B: G_B's Adam group steps at its own rate (here next to nothing, so G_B
+    stays put) while G_A trains at model.lr; both are scheduled, and train/lr_G_B logs G_B's."""
+    assert len(CycleGAN(**TINY).configure_optimizers()[0][0].param_groups) == 1  # the reference
+
+    torch.manual_seed(0)
+    model = CycleGAN(**TINY, lr_scale_G_B=1e-9)
+    before = {name: p.detach().clone() for name, p in model.named_parameters()}
+    trainer = _trainer(tmp_path, max_epochs=1, limit_train_batches=2, limit_val_batches=0)
+    trainer.fit(model, train_dataloaders=_loader())
+
+    def moved(net: str) -> float:
+        return max(
+            float((p.detach() - before[name]).abs().max())
+            for name, p in model.named_parameters()
+            if name.startswith(f"{net}.")
+        )
+
+    assert moved("G_B") < 1e-9 and moved("G_A") > 1e-6
+    groups = trainer.optimizers[0].param_groups
+    assert [g["initial_lr"] for g in groups] == [model.hparams.lr, model.hparams.lr * 1e-9]
+    assert "train/lr_G_B" in trainer.logged_metrics
 
 
 def test_a_ddp_checkpoint_resumed_on_one_device_says_it_is_not_exact(tmp_path, caplog):

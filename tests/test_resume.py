@@ -169,6 +169,7 @@ def test_last_of_other_commands_skips_a_truncated_newest_checkpoint(tmp_path: Pa
             "other_net",
             r"written by another architecture \(model\.generator\.ngf: checkpoint 8, config 16",
         ),
+        ("lr_groups", r"its generators had one learning rate and this config gives them their own"),
     ],
 )
 def test_a_checkpoint_that_cannot_resume_is_one_line_before_any_work(
@@ -190,6 +191,8 @@ def test_a_checkpoint_that_cannot_resume_is_one_line_before_any_work(
     target = model
     if damage == "other_net":
         target = CycleGAN(generator={"name": "resnet_6blocks", "ngf": 16}, discriminator={"ndf": 8})
+    if damage == "lr_groups":  # the same networks, G_B given a learning rate of its own
+        target = CycleGAN(**{**model.hparams, "lr_scale_G_B": 2.0})
     with pytest.raises(ValueError, match=rf"^ckpt_path={path}: {message}") as info:
         check_resumable(path, target)
     assert "\n" not in str(info.value)

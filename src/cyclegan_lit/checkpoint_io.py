@@ -74,6 +74,7 @@ def check_resumable(
         | {k for k in set(state) & set(expected) if state[k].shape != expected[k].shape}
     )
     if not differ:
+        _check_same_lr_groups(path, checkpoint, model)
         _check_not_finished(path, checkpoint, max_epochs)
         return
     saved = checkpoint.get("hyper_parameters", {})
@@ -85,6 +86,26 @@ def check_resumable(
     ]
     cause = "; ".join(options) if options else f"{len(differ)} keys differ, e.g. {differ[0]}"
     raise ValueError(f"ckpt_path={path}: written by another architecture ({cause})")
+
+
+def _check_same_lr_groups(path: str | Path, checkpoint: dict, model: torch.nn.Module) -> None:
+    """The generators' Adam has one group, or one per generator when model.lr_scale_G_A or _B
+    is not 1; a checkpoint of the other kind would fail deep inside Lightning's restore."""
+    states = checkpoint.get("optimizer_states") or [{}]
+    saved = len(states[0].get("param_groups", []))
+    hparams = getattr(model, "hparams", {})
+    split = hparams.get("lr_scale_G_A", 1) != 1 or hparams.get("lr_scale_G_B", 1) != 1
+    if saved and saved != (2 if split else 1):
+        fix = (
+            "set model.lr_scale_G_A or model.lr_scale_G_B"
+            if saved == 2
+            else "leave model.lr_scale_G_A and model.lr_scale_G_B at 1"
+        )
+        raise ValueError(
+            f"ckpt_path={path}: its generators had {'their own' if saved == 2 else 'one'} "
+            f"learning rate{'s' if saved == 2 else ''} and this config gives them "
+            f"{'their own' if split else 'one'}; {fix}, as in the run"
+        )
 
 
 def _check_not_finished(path: str | Path, checkpoint: dict, max_epochs: int | None) -> None:

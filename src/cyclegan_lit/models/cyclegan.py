@@ -80,6 +80,8 @@ class CycleGAN(L.LightningModule):
         lambda_gp: float = 10.0,
         pool_size: int = 50,
         lr: float = 2e-4,
+        lr_scale_G_A: float = 1.0,
+        lr_scale_G_B: float = 1.0,
         beta1: float = 0.5,
         beta2: float = 0.999,
         gradient_clip_val: float | None = None,
@@ -112,11 +114,15 @@ class CycleGAN(L.LightningModule):
                   "cycle_noise_B": cycle_noise_B}  # fmt: skip
         check_option_types(
             "model",
-            numbers={**lambdas, "lr": lr, "beta1": beta1, "beta2": beta2,
+            numbers={**lambdas, "lr": lr, "lr_scale_G_A": lr_scale_G_A,
+                     "lr_scale_G_B": lr_scale_G_B, "beta1": beta1, "beta2": beta2,
                      "gradient_clip_val": gradient_clip_val, **noises},
             integers={"pool_size": pool_size, "nonfinite_skips": nonfinite_skips},
         )  # fmt: skip
         _validate_options(gan_mode=gan_mode, lambdas=lambdas, pool_size=pool_size, lr=lr)
+        for name, value in (("lr_scale_G_A", lr_scale_G_A), ("lr_scale_G_B", lr_scale_G_B)):
+            if not value > 0:
+                raise ValueError(f"model.{name}={value}: must be > 0 (1: model.lr)")
         for name, value in noises.items():
             if value is not None and not value >= 0:
                 raise ValueError(f"model.{name}={value}: must be >= 0 (0 turns it off)")
@@ -262,7 +268,15 @@ class CycleGAN(L.LightningModule):
         betas = (hp.beta1, hp.beta2)
         generator_params = [*self.G_A.parameters(), *self.G_B.parameters()]
         discriminator_params = [*self.D_A.parameters(), *self.D_B.parameters()]
-        opt_g = torch.optim.Adam(generator_params, lr=hp.lr, betas=betas)
+        scales = (hp.lr_scale_G_A, hp.lr_scale_G_B)
+        if scales == (1, 1):
+            opt_g = torch.optim.Adam(generator_params, lr=hp.lr, betas=betas)
+        else:  # a group per generator (G_A, G_B); the scheduler scales each from its own LR
+            groups = [
+                {"params": list(net.parameters()), "lr": hp.lr * scale}
+                for net, scale in zip((self.G_A, self.G_B), scales, strict=True)
+            ]
+            opt_g = torch.optim.Adam(groups, lr=hp.lr, betas=betas)
         opt_d = torch.optim.Adam(discriminator_params, lr=hp.lr, betas=betas)
         schedulers = [build_scheduler(opt, self.schedule) for opt in (opt_g, opt_d)]
         return [opt_g, opt_d], schedulers
@@ -393,6 +407,8 @@ class CycleGAN(L.LightningModule):
         losses = {**g_losses, "D_A": loss_D_A, "D_B": loss_D_B}
         logged = {f"train/loss_{name}": losses[name].detach() for name in LOSS_NAMES}
         logged["train/lr"] = torch.tensor(opt_g.param_groups[0]["lr"])
+        if len(opt_g.param_groups) > 1:  # model.lr_scale_G_A / _B: train/lr is G_A's
+            logged["train/lr_G_B"] = torch.tensor(opt_g.param_groups[1]["lr"])
         self.log_dict(logged, on_step=True, on_epoch=False, batch_size=len(real_A))
         self.log(
             "train/loss_G", loss_G.detach(), prog_bar=True, on_step=True, batch_size=len(real_A)
