@@ -1,11 +1,11 @@
 """What the default recipe's generators reach when they are shown the answer.
 
 Trains G_A and G_B of the composed ``cyclegan-train`` config (the same networks, initialisation,
-Adam settings, learning-rate schedule and number of steps) on the built-in data, but with the
-supervision CycleGAN does not have: each training scene rendered in both styles, and an L1 loss
-between the translation and the true image (no discriminator, no cycle). The generators after
-every epoch are scored as ``training_curve.py`` scores its snapshots: by the model's own
-``test_step`` on the paired test split. If this ceiling is far above
+Adam settings, each generator's learning rate and schedule, and number of steps) on the built-in
+data, but with the supervision CycleGAN does not have: each training scene rendered in both
+styles, and an L1 loss between the translation and the true image (no discriminator, no cycle).
+The generators after every epoch are scored as ``training_curve.py`` scores its snapshots: by the
+model's own ``test_step`` on the paired test split. If this ceiling is far above
 what ``cyclegan-train`` reaches, the networks and the step budget are not what holds the default
 run back; the unpaired objective is (docs/model.md, "Hidden codes").
 
@@ -62,9 +62,10 @@ def train(overrides: Sequence[str]) -> list[dict[str, Any]]:
         model: CycleGAN = hydra.utils.instantiate(cfg.model, _convert_="all")
         data = cfg.data
         train_pairs = pairs(0, data.synthetic_train, data.synthetic_size, data.seed)  # trainA's
-        params = [*model.G_A.parameters(), *model.G_B.parameters()]
         h = model.hparams
-        optimizer = torch.optim.Adam(params, lr=h.lr, betas=(h.beta1, h.beta2))
+        optimizer = torch.optim.Adam(
+            model.generator_param_groups(), lr=h.lr, betas=(h.beta1, h.beta2)
+        )
         scheduler = build_scheduler(optimizer, model.schedule)
         rng = np.random.default_rng(cfg.seed)
         points = [(0, 0.0, generator_weights(model))]

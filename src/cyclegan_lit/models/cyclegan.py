@@ -263,20 +263,24 @@ class CycleGAN(L.LightningModule):
             for net in (self.G_A, self.G_B, self.D_A, self.D_B):
                 net.compile()
 
+    def generator_param_groups(self) -> list[dict[str, Any]]:
+        """The generators' Adam groups: one for both, as in the reference, or one per generator at
+        its multiple of ``lr`` when ``lr_scale_G_A`` / ``_B`` is not 1."""
+        hp = self.hparams
+        scales = (hp.lr_scale_G_A, hp.lr_scale_G_B)
+        if scales == (1, 1):
+            return [{"params": [*self.G_A.parameters(), *self.G_B.parameters()], "lr": hp.lr}]
+        return [
+            {"params": list(net.parameters()), "lr": hp.lr * scale}
+            for net, scale in zip((self.G_A, self.G_B), scales, strict=True)
+        ]
+
     def configure_optimizers(self) -> tuple[list[torch.optim.Optimizer], list[Any]]:
         hp = self.hparams
         betas = (hp.beta1, hp.beta2)
-        generator_params = [*self.G_A.parameters(), *self.G_B.parameters()]
         discriminator_params = [*self.D_A.parameters(), *self.D_B.parameters()]
-        scales = (hp.lr_scale_G_A, hp.lr_scale_G_B)
-        if scales == (1, 1):
-            opt_g = torch.optim.Adam(generator_params, lr=hp.lr, betas=betas)
-        else:  # a group per generator (G_A, G_B); the scheduler scales each from its own LR
-            groups = [
-                {"params": list(net.parameters()), "lr": hp.lr * scale}
-                for net, scale in zip((self.G_A, self.G_B), scales, strict=True)
-            ]
-            opt_g = torch.optim.Adam(groups, lr=hp.lr, betas=betas)
+        # the scheduler scales each group from its own LR
+        opt_g = torch.optim.Adam(self.generator_param_groups(), lr=hp.lr, betas=betas)
         opt_d = torch.optim.Adam(discriminator_params, lr=hp.lr, betas=betas)
         schedulers = [build_scheduler(opt, self.schedule) for opt in (opt_g, opt_d)]
         return [opt_g, opt_d], schedulers
