@@ -247,6 +247,7 @@ def test_visuals_and_predict(tmp_path):
         ({"cycle_detach": "yes"}, "model.cycle_detach='yes': must be true or false"),
         ({"lr": "abc"}, "model.lr='abc': must be a number"),
         ({"lr_scale_G_B": 0.0}, "model.lr_scale_G_B=0.0: must be > 0"),
+        ({"lr_scale_G_B": None}, "model.lr_scale_G_B=None: must be > 0"),
         ({"lr_scale_G_A": "fast"}, "model.lr_scale_G_A='fast': must be a number"),
         ({"beta1": True}, "model.beta1=True: must be a number"),
         ({"pool_size": 2.5}, "model.pool_size=2.5: must be an integer"),

@@ -170,6 +170,10 @@ def test_last_of_other_commands_skips_a_truncated_newest_checkpoint(tmp_path: Pa
             r"written by another architecture \(model\.generator\.ngf: checkpoint 8, config 16",
         ),
         ("lr_groups", r"its generators had one learning rate and this config gives them their own"),
+        (
+            "two_groups",
+            r"its generators had their own learning rates and this config gives them one",
+        ),
     ],
 )
 def test_a_checkpoint_that_cannot_resume_is_one_line_before_any_work(
@@ -193,6 +197,11 @@ def test_a_checkpoint_that_cannot_resume_is_one_line_before_any_work(
         target = CycleGAN(generator={"name": "resnet_6blocks", "ngf": 16}, discriminator={"ndf": 8})
     if damage == "lr_groups":  # the same networks, G_B given a learning rate of its own
         target = CycleGAN(**{**model.hparams, "lr_scale_G_B": 2.0})
+    if damage == "two_groups":  # written with a group per generator, resumed with one for both
+        checkpoint = torch.load(good, map_location="cpu", weights_only=False)
+        groups = checkpoint["optimizer_states"][0]["param_groups"]
+        groups.append({**groups[0], "params": []})
+        torch.save(checkpoint, path)
     with pytest.raises(ValueError, match=rf"^ckpt_path={path}: {message}") as info:
         check_resumable(path, target)
     assert "\n" not in str(info.value)

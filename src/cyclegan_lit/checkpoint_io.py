@@ -91,21 +91,22 @@ def check_resumable(
 def _check_same_lr_groups(path: str | Path, checkpoint: dict, model: torch.nn.Module) -> None:
     """The generators' Adam has one group, or one per generator when model.lr_scale_G_A or _B
     is not 1; a checkpoint of the other kind would fail deep inside Lightning's restore."""
+    groups = getattr(model, "generator_param_groups", None)
     states = checkpoint.get("optimizer_states") or [{}]
     saved = len(states[0].get("param_groups", []))
-    hparams = getattr(model, "hparams", {})
-    split = hparams.get("lr_scale_G_A", 1) != 1 or hparams.get("lr_scale_G_B", 1) != 1
-    if saved and saved != (2 if split else 1):
-        fix = (
-            "set model.lr_scale_G_A or model.lr_scale_G_B"
-            if saved == 2
-            else "leave model.lr_scale_G_A and model.lr_scale_G_B at 1"
-        )
-        raise ValueError(
-            f"ckpt_path={path}: its generators had {'their own' if saved == 2 else 'one'} "
-            f"learning rate{'s' if saved == 2 else ''} and this config gives them "
-            f"{'their own' if split else 'one'}; {fix}, as in the run"
-        )
+    if groups is None or not saved or saved == len(groups()):
+        return
+    split = saved == 1  # so this config splits them
+    fix = (
+        "leave model.lr_scale_G_A and model.lr_scale_G_B at 1"
+        if split
+        else "set model.lr_scale_G_A or model.lr_scale_G_B"
+    )
+    raise ValueError(
+        f"ckpt_path={path}: its generators had {'one' if split else 'their own'} learning "
+        f"rate{'' if split else 's'} and this config gives them {'their own' if split else 'one'}; "
+        f"{fix}, as in the run"
+    )
 
 
 def _check_not_finished(path: str | Path, checkpoint: dict, max_epochs: int | None) -> None:

@@ -121,7 +121,7 @@ class CycleGAN(L.LightningModule):
         )  # fmt: skip
         _validate_options(gan_mode=gan_mode, lambdas=lambdas, pool_size=pool_size, lr=lr)
         for name, value in (("lr_scale_G_A", lr_scale_G_A), ("lr_scale_G_B", lr_scale_G_B)):
-            if not value > 0:
+            if value is None or not value > 0:
                 raise ValueError(f"model.{name}={value}: must be > 0 (1: model.lr)")
         for name, value in noises.items():
             if value is not None and not value >= 0:
