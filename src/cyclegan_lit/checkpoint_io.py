@@ -96,16 +96,14 @@ def _check_same_lr_groups(path: str | Path, checkpoint: dict, model: torch.nn.Mo
     saved = len(states[0].get("param_groups", []))
     if groups is None or not saved or saved == len(groups()):
         return
-    split = saved == 1  # so this config splits them
-    fix = (
-        "leave model.lr_scale_G_A and model.lr_scale_G_B at 1"
-        if split
-        else "set model.lr_scale_G_A or model.lr_scale_G_B"
-    )
+    if saved == 1:
+        raise ValueError(
+            f"ckpt_path={path}: its generators had one learning rate and this config gives them "
+            "their own; leave model.lr_scale_G_A and model.lr_scale_G_B at 1, as in the run"
+        )
     raise ValueError(
-        f"ckpt_path={path}: its generators had {'one' if split else 'their own'} learning "
-        f"rate{'' if split else 's'} and this config gives them {'their own' if split else 'one'}; "
-        f"{fix}, as in the run"
+        f"ckpt_path={path}: its generators had their own learning rates and this config gives "
+        "them one; set model.lr_scale_G_A or model.lr_scale_G_B, as in the run"
     )
 
 

@@ -119,10 +119,10 @@ class CycleGAN(L.LightningModule):
                      "gradient_clip_val": gradient_clip_val, **noises},
             integers={"pool_size": pool_size, "nonfinite_skips": nonfinite_skips},
         )  # fmt: skip
-        _validate_options(gan_mode=gan_mode, lambdas=lambdas, pool_size=pool_size, lr=lr)
-        for name, value in (("lr_scale_G_A", lr_scale_G_A), ("lr_scale_G_B", lr_scale_G_B)):
-            if value is None or not value > 0:
-                raise ValueError(f"model.{name}={value}: must be > 0 (1: model.lr)")
+        lr_scales = {"lr_scale_G_A": lr_scale_G_A, "lr_scale_G_B": lr_scale_G_B}
+        _validate_options(
+            gan_mode=gan_mode, lambdas=lambdas, pool_size=pool_size, lr=lr, lr_scales=lr_scales
+        )
         for name, value in noises.items():
             if value is not None and not value >= 0:
                 raise ValueError(f"model.{name}={value}: must be >= 0 (0 turns it off)")
@@ -588,7 +588,11 @@ class CycleGAN(L.LightningModule):
 
 
 def _validate_options(
-    gan_mode: str, lambdas: Mapping[str, float | None], pool_size: int, lr: float
+    gan_mode: str,
+    lambdas: Mapping[str, float | None],
+    pool_size: int,
+    lr: float,
+    lr_scales: Mapping[str, float | None],
 ) -> None:
     """One-line errors naming the config option, before any network is built."""
     if gan_mode not in GAN_MODES:
@@ -600,3 +604,6 @@ def _validate_options(
         raise ValueError(f"model.pool_size={pool_size}: must be >= 0 (0 disables the image pool)")
     if lr <= 0:
         raise ValueError(f"model.lr={lr}: must be > 0")
+    for name, value in lr_scales.items():
+        if value is None or not value > 0:
+            raise ValueError(f"model.{name}={value}: must be > 0 (1: model.lr)")
