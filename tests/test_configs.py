@@ -178,9 +178,17 @@ def test_logger_configs_build(option: str, kinds: set, tmp_path: Path, monkeypat
 
 
 def test_experiment_quickstart_is_small_and_paper_is_the_reference(tmp_path: Path) -> None:
+    with composed([], tmp_path) as recipe:
+        recipe_model = OmegaConf.to_container(recipe.model, resolve=True)
     with composed(["experiment=quickstart"], tmp_path) as cfg:
         assert cfg.data.name == "synthetic" and cfg.data.synthetic_train == 200
         assert cfg.model.generator.num_downs == 6 and cfg.trainer.max_epochs == 56
+        # only the decay is longer: a longer constant phase at G_B's faster rate collapsed G_B
+        quick_model = OmegaConf.to_container(cfg.model, resolve=True)
+        assert quick_model["scheduler"].pop("n_epochs_decay") > recipe_model["scheduler"].pop(
+            "n_epochs_decay"
+        )
+        assert quick_model == recipe_model
     with composed(["experiment=paper"], tmp_path) as cfg:
         assert cfg.model.generator.name == "resnet_9blocks" and cfg.data.name == "horse2zebra"
         assert cfg.model.discriminator.name == "basic" and cfg.trainer.precision == "32-true"
