@@ -74,6 +74,11 @@ def render_swapped(scene: Scene) -> np.ndarray:
     return np.clip(np.rint(image), 0, 255).astype(np.uint8)
 
 
+def _inside(obj: SceneObject, size: int) -> np.ndarray:
+    """The object's fully covered pixels: its own colour, not a blend with the background."""
+    return _coverage(obj, size) > 0.99
+
+
 def _dark_rows(obj: SceneObject, size: int) -> np.ndarray:
     """The rows of a square's dark bands in style B (_fill: dark at both edges, light between)."""
     return ((np.arange(size) - obj.y0) * _SQUARE_BANDS // obj.side) % 2 == 0
@@ -86,7 +91,7 @@ def paint_squares(scene: Scene, dark: float, light: float) -> np.ndarray:
     image = render(scene, "A")
     for obj in scene.objects:
         if obj.shape == "square":
-            inside = _coverage(obj, size) > 0.99
+            inside = _inside(obj, size)
             dark_rows = _dark_rows(obj, size)[:, None]
             image[inside & dark_rows] = round(dark)
             image[inside & ~dark_rows] = round(light)
@@ -125,7 +130,7 @@ def measure(model: CycleGAN, scenes: Sequence[Scene]) -> dict[str, float]:
         painted, translated, truth = _pixels(fake_a), _pixels(fake_b), _pixels(b)
         size = painted.shape[0]
         for obj in scene.objects:
-            inside = _coverage(obj, size) > 0.99
+            inside = _inside(obj, size)
             grey[obj.shape].append(painted[inside].mean(axis=0))
             painted_b[obj.shape].append(translated[inside].mean(axis=0))
             true_b[obj.shape].append(truth[inside].mean(axis=0))
@@ -170,7 +175,7 @@ def band_cue(
             image = paint_squares(scene, dark_grey, light_grey)
             translated = _pixels(model.G_A(to_tensor(image)))
             for obj in scene.objects:
-                inside = _coverage(obj, image.shape[0]) > 0.99
+                inside = _inside(obj, image.shape[0])
                 painted[obj.shape].append(translated[inside].mean(axis=0))
         results[f"G_A gap, squares in {name}"] = _gap(painted)
     return results
