@@ -169,10 +169,9 @@ def test_last_of_other_commands_skips_a_truncated_newest_checkpoint(tmp_path: Pa
             "other_net",
             r"written by another architecture \(model\.generator\.ngf: checkpoint 8, config 16",
         ),
-        ("lr_groups", r"its generators had one learning rate and this config gives them their own"),
         (
-            "two_groups",
-            r"its generators had their own learning rates and this config gives them one",
+            "removed_option",
+            r"written with model\.lr_scale_G_B=2\.0, an option this version no longer has",
         ),
     ],
 )
@@ -195,10 +194,9 @@ def test_a_checkpoint_that_cannot_resume_is_one_line_before_any_work(
     target = model
     if damage == "other_net":
         target = CycleGAN(generator={"name": "resnet_6blocks", "ngf": 16}, discriminator={"ndf": 8})
-    if damage == "lr_groups":  # the same networks, G_B given a learning rate of its own
-        target = CycleGAN(**{**model.hparams, "lr_scale_G_B": 2.0})
-    if damage == "two_groups":  # written with a group per generator, resumed with one for both
-        checkpoint = torch.load(good, map_location="cpu", weights_only=False)
+    if damage == "removed_option":  # an earlier version's G_B at twice the rate, in its own group
+        checkpoint = torch.load(good, map_location="cpu", weights_only=True)
+        checkpoint["hyper_parameters"].update(lr_scale_G_A=1.0, lr_scale_G_B=2.0)
         groups = checkpoint["optimizer_states"][0]["param_groups"]
         groups.append({**groups[0], "params": []})
         torch.save(checkpoint, path)

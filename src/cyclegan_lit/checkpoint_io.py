@@ -18,6 +18,7 @@ from lightning.fabric.utilities.types import _PATH
 
 from cyclegan_lit.atomic_files import atomic_torch_save
 from cyclegan_lit.messages import first_line
+from cyclegan_lit.removed_options import check_removed_options
 
 
 class AtomicCheckpointIO(TorchCheckpointIO):
@@ -50,6 +51,7 @@ def check_resumable(
     path: str | Path, model: torch.nn.Module, max_epochs: int | None = None
 ) -> None:
     """One line, before any work, when ``path`` cannot resume ``model``: cut short, not ours,
+    trained with a model option this version no longer has (cyclegan_lit.removed_options),
     written by another architecture (naming the options that differ), or of a run that already
     trained its ``max_epochs`` (which would "resume" into zero steps and report success)."""
     if not is_complete_checkpoint(path):
@@ -68,16 +70,16 @@ def check_resumable(
             f"ckpt_path={path}: not a Lightning checkpoint (a reference .pth? translate with "
             "cyclegan-translate, or load it with CycleGAN.load_reference)"
         )
+    saved = checkpoint.get("hyper_parameters") or {}
+    check_removed_options(saved, f"ckpt_path={path}")
     expected = model.state_dict()
     differ = sorted(
         set(state) ^ set(expected)
         | {k for k in set(state) & set(expected) if state[k].shape != expected[k].shape}
     )
     if not differ:
-        _check_same_lr_groups(path, checkpoint, model)
         _check_not_finished(path, checkpoint, max_epochs)
         return
-    saved = checkpoint.get("hyper_parameters", {})
     options = [
         f"model.{group}.{key}: checkpoint {value!r}, config {model.hparams[group].get(key)!r}"
         for group in ("generator", "discriminator")
@@ -86,25 +88,6 @@ def check_resumable(
     ]
     cause = "; ".join(options) if options else f"{len(differ)} keys differ, e.g. {differ[0]}"
     raise ValueError(f"ckpt_path={path}: written by another architecture ({cause})")
-
-
-def _check_same_lr_groups(path: str | Path, checkpoint: dict, model: torch.nn.Module) -> None:
-    """The generators' Adam has one group, or one per generator when model.lr_scale_G_A or _B
-    is not 1; a checkpoint of the other kind would fail deep inside Lightning's restore."""
-    groups = getattr(model, "generator_param_groups", None)
-    states = checkpoint.get("optimizer_states") or [{}]
-    saved = len(states[0].get("param_groups", []))
-    if groups is None or not saved or saved == len(groups()):
-        return
-    if saved == 1:
-        raise ValueError(
-            f"ckpt_path={path}: its generators had one learning rate and this config gives them "
-            "their own; leave model.lr_scale_G_A and model.lr_scale_G_B at 1, as in the run"
-        )
-    raise ValueError(
-        f"ckpt_path={path}: its generators had their own learning rates and this config gives "
-        "them one; set model.lr_scale_G_A or model.lr_scale_G_B, as in the run"
-    )
 
 
 def _check_not_finished(path: str | Path, checkpoint: dict, max_epochs: int | None) -> None:

@@ -23,6 +23,7 @@ from cyclegan_lit.messages import first_line
 from cyclegan_lit.networks import GeneratorConfig, load_reference_weights
 from cyclegan_lit.networks.builders import options_from
 from cyclegan_lit.networks.key_diagnosis import read_layout
+from cyclegan_lit.removed_options import check_removed_options
 
 DIRECTIONS = ("AtoB", "BtoA")
 
@@ -96,6 +97,7 @@ def _from_lightning(path: Path, checkpoint: Mapping[str, Any], direction: str) -
     hparams = checkpoint["hyper_parameters"]
     if not isinstance(hparams.get("generator"), Mapping):
         raise ValueError(f"ckpt_path={path}: a Lightning checkpoint, but not of a CycleGAN")
+    hparams = check_removed_options(hparams, f"ckpt_path={path}")
     options = options_from(GeneratorConfig, hparams["generator"], f"ckpt_path={path}: generator")
     input_nc, output_nc = int(hparams.get("input_nc", 3)), int(hparams.get("output_nc", 3))
     name = "G_A" if direction == "AtoB" else "G_B"
