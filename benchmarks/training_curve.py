@@ -1,4 +1,4 @@
-"""Test-split PSNR/SSIM of a training recipe against wall-clock training time and steps.
+"""Test-split PSNR, SSIM and objects right of a training recipe against training time and steps.
 
     python benchmarks/training_curve.py                        # the default run (cyclegan-train)
     python benchmarks/training_curve.py --name quickstart experiment=quickstart
@@ -50,6 +50,8 @@ COLUMNS = (
     "ssim_AtoB",
     "psnr_BtoA",
     "ssim_BtoA",
+    "objects_right_AtoB",
+    "objects_right_BtoA",
     "psnr_identity_AtoB",
     "ssim_identity_AtoB",
     "psnr_identity_BtoA",
@@ -140,7 +142,8 @@ def _score(cfg, points) -> list[dict[str, float]]:
         rows.append(row)
         print(
             f"step {step:5d}  {seconds:7.1f} s  A→B {row['psnr_AtoB']:.2f}/{row['ssim_AtoB']:.3f}"
-            f"  B→A {row['psnr_BtoA']:.2f}/{row['ssim_BtoA']:.3f}",
+            f"/{row['objects_right_AtoB']:.0%}  B→A {row['psnr_BtoA']:.2f}/{row['ssim_BtoA']:.3f}"
+            f"/{row['objects_right_BtoA']:.0%}",
             flush=True,
         )
     return rows
@@ -173,17 +176,19 @@ def markdown_table(rows: list[dict[str, Any]]) -> list[str]:
     """``_score``'s rows as a Markdown table, with the identity map as its last line."""
     last = rows[-1]
     lines = [
-        "| step | training s | A→B PSNR | A→B SSIM | B→A PSNR | B→A SSIM |",
-        "|---:|---:|---:|---:|---:|---:|",
+        "| step | training s | A→B PSNR | A→B SSIM | A→B objects right | B→A PSNR | B→A SSIM "
+        "| B→A objects right |",
+        "|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for row in rows:
         lines.append(
             f"| {row['step']} | {row['train_seconds']:.0f} | {row['psnr_AtoB']:.2f} | "
-            f"{row['ssim_AtoB']:.3f} | {row['psnr_BtoA']:.2f} | {row['ssim_BtoA']:.3f} |"
+            f"{row['ssim_AtoB']:.3f} | {row['objects_right_AtoB']:.0%} | {row['psnr_BtoA']:.2f} | "
+            f"{row['ssim_BtoA']:.3f} | {row['objects_right_BtoA']:.0%} |"
         )
     lines.append(
         f"| identity map | | {last['psnr_identity_AtoB']:.2f} | {last['ssim_identity_AtoB']:.3f}"
-        f" | {last['psnr_identity_BtoA']:.2f} | {last['ssim_identity_BtoA']:.3f} |"
+        f" | 0% | {last['psnr_identity_BtoA']:.2f} | {last['ssim_identity_BtoA']:.3f} | 0% |"
     )
     return lines
 

@@ -45,6 +45,8 @@ def test_synthetic_end_to_end_with_workers(tmp_path):
     assert _batches(dm.val_dataloader())[0]["A"].equal(val[0]["A"])  # deterministic
     test = _batches(dm.test_dataloader())
     assert sum(len(b["A_paths"]) for b in test) == 5 and "A_target" in test[0]
+    labels = test[0]["labels"]  # the objects of each test scene, at the images' size
+    assert labels.shape == (2, 16, 16) and labels.dtype == torch.uint8 and labels.max() >= 1
     predict = _batches(dm.predict_dataloader())
     assert set(predict[0]) == {"A", "A_paths"}
     assert sum(len(b["A_paths"]) for b in predict) == 5

@@ -18,7 +18,9 @@ import random
 from collections.abc import Callable
 from pathlib import Path
 
+import numpy as np
 import torch
+from PIL import Image
 from torch.utils.data import Dataset
 
 from .images import IMG_EXTENSIONS, ImageLoadError, find_images, read_image
@@ -241,7 +243,10 @@ class PairedEvalDataset(Dataset):
 
     Items are ``A``, ``B``, their paths, ``A_target`` (the true B-domain image of A, i.e. B) and
     ``B_target`` (the true A-domain image of B, i.e. A). Use deterministic (evaluation)
-    transforms, or the pairs stop being aligned. A broken file skips the whole pair.
+    transforms, or the pairs stop being aligned. A broken file skips the whole pair. Where
+    ``<phase>Mask/x`` labels the objects of every pair (0 background, k object k: the built-in
+    data's), items also have ``labels``, an H×W uint8 tensor at the images' size, for the share of
+    objects translated right.
     """
 
     def __init__(
@@ -274,6 +279,8 @@ class PairedEvalDataset(Dataset):
             )
         n = len(names_a) if max_dataset_size is None else min(len(names_a), max_dataset_size)
         self._n = n
+        masks = [Path(root) / f"{phase}Mask" / name for name in names_a[:n]]
+        self._masks = masks if masks and all(m.is_file() for m in masks) else None
 
     @property
     def bad_files(self) -> dict[str, str]:
@@ -298,7 +305,7 @@ class PairedEvalDataset(Dataset):
                 self.domain_A.exclude(i)
                 continue
             a_path, b_path = str(self.domain_A.paths[i]), str(self.domain_B.paths[i])
-            return {
+            item = {
                 "A": a,
                 "B": b,
                 "A_paths": a_path,
@@ -306,7 +313,19 @@ class PairedEvalDataset(Dataset):
                 "A_target": b,
                 "B_target": a,
             }
+            if self._masks is not None:
+                item["labels"] = _read_labels(self._masks[i], a.shape[-2:])
+            return item
         raise ImageLoadError(
             f"no readable image pair under {self.domain_A.folder} and {self.domain_B.folder}; "
             "fix or replace the files listed in the warnings"
         )
+
+
+def _read_labels(path: Path, size: tuple[int, int]) -> torch.Tensor:
+    """An object-label PNG as an H×W uint8 tensor, resized (nearest) to the images' ``size``."""
+    with Image.open(path) as image:
+        labels = image.convert("L")
+        if labels.size != (size[1], size[0]):
+            labels = labels.resize((size[1], size[0]), Image.Resampling.NEAREST)
+        return torch.from_numpy(np.asarray(labels, dtype=np.uint8).copy())

@@ -1,32 +1,38 @@
-"""The built-in ``synthetic`` dataset: the same random scenes in two styles, with ground truth.
+"""The built-in ``synthetic`` dataset: plain objects and striped objects, a one-to-one task.
 
-Each scene is a smooth two-colour gradient background with low-frequency texture and 2–4
-non-overlapping objects, each a square or a disc (sides 20–36 % of the image).
+Each scene is a smooth two-colour gradient background with low-frequency texture and a 2×2 grid
+of cells, each holding (with probability 0.85, and at least one per scene) a square or a disc of
+its own bright colour, 60–90 % of the cell wide.
 
-* Domain A: every object is flat light grey, whatever its shape.
-* Domain B: squares have three horizontal stripes spanning them exactly (dark blue, white, dark
-  blue); discs are solid yellow. The background is identical in both domains.
+* Domain A: every object is flat in its own colour.
+* Domain B: the same object with dark horizontal stripes across it, as a zebra's on a horse:
+  ``STRIPES`` bands of equal height span the object exactly, the odd ones at ``DARK`` times its
+  colour. The background is identical in both domains.
 
-The mapping is exact both ways and local, but it depends on spatial context: A→B has to tell a
-grey square from a grey disc (a 1×1 convolution or any per-pixel colour map cannot, since both are
-the same grey) and to find the square's top and bottom edges to lay its stripes; B→A has to fill
-the white stripe of squares with grey, which needs the surrounding blue. (Format 1 had thin
-stripes of a fixed 3 px period anchored at the top edge: a phase that unpaired training barely
-constrains, and stripes half a period off score worse than no translation at all.) A generator's
-receptive field (a ResNet's or the built-in U-Net's) covers a whole object at 64 px.
+Why this task: CycleGAN can only learn a translation that is one-to-one. When one domain drops
+information that the other keeps, the generators learn to hide it in their fakes as a faint signal
+instead of translating (Chu et al. 2017, "CycleGAN, a Master of Steganography"). Here each A image
+determines its B image (lay the stripes over each object) and each B image its A image (fill the
+dark stripes with the colour of the light ones), and every object keeps its colour, so there is
+one natural answer. The change is local to the objects but large (the identity map scores badly),
+and it depends on each object's extent (the stripes are fractions of its height), so no per-pixel
+colour map solves it.
 
 Splits: ``trainA`` renders scenes 0..n_train-1 in style A and ``trainB`` renders *different*
 scenes n_train..2·n_train-1 in style B (unpaired, file names shuffled); ``testA/i.png`` and
-``testB/i.png`` are scene 2·n_train+i in both styles (paired), for evaluation only.
+``testB/i.png`` are scene 2·n_train+i in both styles (paired), for evaluation only, and
+``testMask/i.png`` labels its objects (0 background, k for the k-th object) for the share of
+objects translated right (``cyclegan_lit.evaluation.objects``).
 
 Everything derives from ``seed`` (numpy ``default_rng([seed, scene])``), so the same parameters
 give byte-identical PNGs. ``make_synthetic_dataset`` caches the result: it writes into a temporary
 sibling folder, adds ``synthetic.json`` with the parameters, renames it into place atomically and
-regenerates only when the marker's parameters differ.
+regenerates only when the marker's parameters differ (a new ``FORMAT_VERSION`` too).
 """
 
 from __future__ import annotations
 
+import colorsys
 import json
 import os
 import shutil
@@ -38,14 +44,15 @@ import numpy as np
 from PIL import Image
 
 MARKER = "synthetic.json"
-FORMAT_VERSION = 2
+MASK_SPLIT = "testMask"
+FORMAT_VERSION = 3
 _SUPERSAMPLE = 4
-# horizontal stripes of a B square, spanning it exactly: blue, white, blue
-_SQUARE_BANDS = 3
-_GREY = np.array([215.0, 215.0, 215.0])
-_BLUE = np.array([35.0, 60.0, 190.0])
-_WHITE = np.array([245.0, 245.0, 250.0])
-_YELLOW = np.array([245.0, 205.0, 35.0])
+# B objects: bands of equal height spanning the object, light at both edges, the odd ones dark
+STRIPES = 3
+DARK = 0.3
+_GRID = 2
+_OCCUPIED = 0.85
+_SIDE = (0.6, 0.9)
 
 
 @dataclass(frozen=True)
@@ -54,6 +61,7 @@ class SceneObject:
     x0: int
     y0: int
     side: int
+    colour: tuple[float, float, float]  # RGB, 0-255
 
 
 @dataclass(frozen=True)
@@ -62,9 +70,7 @@ class Scene:
     objects: tuple[SceneObject, ...]
 
 
-def make_scene(index: int, size: int = 64, seed: int = 0) -> Scene:
-    """Scene ``index`` of the dataset with ``seed``: deterministic, independent of other scenes."""
-    rng = np.random.default_rng([seed, index])
+def _background(rng: np.random.Generator, size: int) -> np.ndarray:
     c0, c1 = rng.uniform(50, 170, size=(2, 3))
     angle = rng.uniform(0, 2 * np.pi)
     yy, xx = np.mgrid[0:size, 0:size].astype(np.float64) / max(size - 1, 1)
@@ -78,52 +84,58 @@ def make_scene(index: int, size: int = 64, seed: int = 0) -> Scene:
         ),
         dtype=np.float64,
     )
-    background = background + (texture - 128.0)
-
-    objects: list[SceneObject] = []
-    n_objects = int(rng.integers(2, 5))
-    lo, hi = max(3, round(0.20 * size)), max(4, round(0.36 * size))
-    gap = max(1, size // 32)
-    for _ in range(60):
-        if len(objects) == n_objects:
-            break
-        side = int(rng.integers(lo, hi + 1))
-        x0, y0 = (int(v) for v in rng.integers(gap, size - side - gap + 1, size=2))
-        shape = "square" if rng.random() < 0.5 else "disc"
-        if all(
-            x0 >= o.x0 + o.side + gap
-            or o.x0 >= x0 + side + gap
-            or y0 >= o.y0 + o.side + gap
-            or o.y0 >= y0 + side + gap
-            for o in objects
-        ):
-            objects.append(SceneObject(shape, x0, y0, side))
-    return Scene(background, tuple(objects))
+    return background + (texture - 128.0)
 
 
-def _coverage(obj: SceneObject, size: int) -> np.ndarray:
-    """Fraction of each pixel covered by the object (antialiased disc edges)."""
+def _object(rng: np.random.Generator, cell_x: int, cell_y: int, cell: int) -> SceneObject:
+    side = int(rng.integers(round(_SIDE[0] * cell), round(_SIDE[1] * cell) + 1))
+    gap = max(1, cell // 16)
+    x0, y0 = (int(v) for v in rng.integers(gap, max(gap, cell - side - gap) + 1, size=2))
+    shape = "square" if rng.random() < 0.5 else "disc"
+    hue, saturation, value = rng.random(), rng.uniform(0.55, 0.9), rng.uniform(0.8, 1.0)
+    # whole grey levels: an A object's pixels are its colour exactly (tests decode scenes back)
+    colour = tuple(float(round(255 * c)) for c in colorsys.hsv_to_rgb(hue, saturation, value))
+    return SceneObject(shape, cell_x + x0, cell_y + y0, side, colour)  # type: ignore[arg-type]
+
+
+def make_scene(index: int, size: int = 64, seed: int = 0) -> Scene:
+    """Scene ``index`` of the dataset with ``seed``: deterministic, independent of other scenes."""
+    rng = np.random.default_rng([seed, index])
+    background = _background(rng, size)
+    cell = size // _GRID
+    cells = [(col * cell, row * cell) for row in range(_GRID) for col in range(_GRID)]
+    occupied = rng.random(len(cells)) < _OCCUPIED
+    if not occupied.any():
+        occupied[int(rng.integers(len(cells)))] = True
+    objects = tuple(
+        _object(rng, x, y, cell) for (x, y), used in zip(cells, occupied, strict=True) if used
+    )
+    return Scene(background, objects)
+
+
+def _supersampled(size: int) -> np.ndarray:
+    return (np.arange(size * _SUPERSAMPLE) + 0.5) / _SUPERSAMPLE
+
+
+def coverage(obj: SceneObject, size: int) -> np.ndarray:
+    """Fraction of each pixel covered by the object (antialiased edges)."""
+    coords = _supersampled(size)
+    x, y = coords[None, :], coords[:, None]
     if obj.shape == "square":
-        mask = np.zeros((size, size))
-        mask[obj.y0 : obj.y0 + obj.side, obj.x0 : obj.x0 + obj.side] = 1.0
-        return mask
-    s = _SUPERSAMPLE
-    coords = (np.arange(size * s) + 0.5) / s
-    r = obj.side / 2
-    cx, cy = obj.x0 + r, obj.y0 + r
-    inside = (coords[None, :] - cx) ** 2 + (coords[:, None] - cy) ** 2 <= r * r
-    return inside.reshape(size, s, size, s).mean(axis=(1, 3))
+        inside = (x >= obj.x0) & (x < obj.x0 + obj.side) & (y >= obj.y0) & (y < obj.y0 + obj.side)
+    else:
+        r = obj.side / 2
+        inside = (x - obj.x0 - r) ** 2 + (y - obj.y0 - r) ** 2 <= r * r
+    return inside.reshape(size, _SUPERSAMPLE, size, _SUPERSAMPLE).mean(axis=(1, 3))
 
 
 def _fill(obj: SceneObject, size: int, style: str) -> np.ndarray:
+    colour = np.asarray(obj.colour)
     if style == "A":
-        return np.broadcast_to(_GREY, (size, size, 3))
-    if obj.shape == "disc":
-        return np.broadcast_to(_YELLOW, (size, size, 3))
-    band = (np.arange(size) - obj.y0) * _SQUARE_BANDS // obj.side
-    dark = band % 2 == 0  # blue at both edges, white between
-    rows = np.where(dark[:, None], _BLUE[None, :], _WHITE[None, :])
-    return np.broadcast_to(rows[:, None, :], (size, size, 3))
+        return np.broadcast_to(colour, (size, size, 3))
+    band = np.floor((_supersampled(size) - obj.y0) * STRIPES / obj.side).astype(int)
+    shade = np.where(band % 2 == 1, DARK, 1.0).reshape(size, _SUPERSAMPLE).mean(axis=1)
+    return np.broadcast_to(shade[:, None, None] * colour, (size, size, 3))
 
 
 def render(scene: Scene, style: str) -> np.ndarray:
@@ -133,9 +145,18 @@ def render(scene: Scene, style: str) -> np.ndarray:
     size = scene.background.shape[0]
     image = scene.background.copy()
     for obj in scene.objects:
-        cov = _coverage(obj, size)[..., None]
+        cov = coverage(obj, size)[..., None]
         image = image * (1 - cov) + _fill(obj, size, style) * cov
     return np.clip(np.rint(image), 0, 255).astype(np.uint8)
+
+
+def object_labels(scene: Scene) -> np.ndarray:
+    """H×W uint8: 0 on the background, k on the pixels mostly covered by the k-th object."""
+    size = scene.background.shape[0]
+    labels = np.zeros((size, size), dtype=np.uint8)
+    for k, obj in enumerate(scene.objects, start=1):
+        labels[coverage(obj, size) > 0.5] = k
+    return labels
 
 
 def _params(size: int, n_train: int, n_test: int, seed: int) -> dict:
@@ -163,11 +184,11 @@ def has_ground_truth(root: str | os.PathLike) -> bool:
 
 
 def _save(array: np.ndarray, path: Path) -> None:
-    Image.fromarray(array, "RGB").save(path, format="PNG")
+    Image.fromarray(array, "RGB" if array.ndim == 3 else "L").save(path, format="PNG")
 
 
 def _generate(folder: Path, size: int, n_train: int, n_test: int, seed: int) -> None:
-    for split in ("trainA", "trainB", "testA", "testB"):
+    for split in ("trainA", "trainB", "testA", "testB", MASK_SPLIT):
         (folder / split).mkdir(parents=True)
     names = np.random.default_rng([seed, 2**31 - 1]).permutation(2 * n_train)
     for i in range(n_train):
@@ -178,6 +199,7 @@ def _generate(folder: Path, size: int, n_train: int, n_test: int, seed: int) -> 
         scene = make_scene(2 * n_train + i, size, seed)
         _save(render(scene, "A"), folder / "testA" / f"{i:05d}.png")
         _save(render(scene, "B"), folder / "testB" / f"{i:05d}.png")
+        _save(object_labels(scene), folder / MASK_SPLIT / f"{i:05d}.png")
 
 
 def make_synthetic_dataset(

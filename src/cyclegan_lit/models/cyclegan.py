@@ -22,6 +22,7 @@ from torch import Tensor, nn
 from torchmetrics.image import PeakSignalNoiseRatio, StructuralSimilarityIndexMeasure
 
 from cyclegan_lit.distributed import destroy_process_group_at_exit
+from cyclegan_lit.evaluation.objects import ObjectsRight
 from cyclegan_lit.image_pool import ImagePool
 from cyclegan_lit.losses import GAN_MODES, GANLoss, gradient_penalty
 from cyclegan_lit.messages import check_option_types
@@ -33,6 +34,7 @@ from cyclegan_lit.networks import (
     load_reference_weights,
 )
 from cyclegan_lit.networks.builders import options_from
+from cyclegan_lit.removed_options import check_removed_options
 from cyclegan_lit.schedulers import SchedulerConfig, build_scheduler
 
 log = logging.getLogger(__name__)
@@ -55,12 +57,7 @@ class CycleGAN(L.LightningModule):
 
     `lambda_identity` is relative to the cycle weight, as in the reference: with the defaults the
     identity term weighs 0.5 × 10 = 5. `lambda_cycle_A` / `lambda_cycle_B` override `lambda_cycle`
-    per direction (the reference's `lambda_A` / `lambda_B`), and `cycle_noise_A` / `_B` override
-    `cycle_noise`. `lambda_gan_A` / `_B` weigh each generator's adversarial term (1 in the
-    reference). `cycle_detach` stops the cycle's gradient at the fake (back-translation: the
-    generator that translates back learns to invert the other's translations, and the one that
-    made the fake is not rewarded for hiding the source image in it; docs/model.md, "Hidden
-    codes"); `cycle_detach_A` / `_B` override it per cycle.
+    per direction (the reference's `lambda_A` / `lambda_B`).
     """
 
     def __init__(
@@ -75,22 +72,12 @@ class CycleGAN(L.LightningModule):
         lambda_cycle_A: float | None = None,
         lambda_cycle_B: float | None = None,
         lambda_identity: float = 0.5,
-        lambda_gan_A: float = 1.0,
-        lambda_gan_B: float = 1.0,
         lambda_gp: float = 10.0,
         pool_size: int = 50,
         lr: float = 2e-4,
-        lr_scale_G_A: float = 1.0,
-        lr_scale_G_B: float = 1.0,
         beta1: float = 0.5,
         beta2: float = 0.999,
         gradient_clip_val: float | None = None,
-        cycle_noise: float = 0.0,
-        cycle_noise_A: float | None = None,
-        cycle_noise_B: float | None = None,
-        cycle_detach: bool = False,
-        cycle_detach_A: bool | None = None,
-        cycle_detach_B: bool | None = None,
         nonfinite_skips: int = 0,
         compile: bool = False,
         seed: int = 0,
@@ -106,31 +93,15 @@ class CycleGAN(L.LightningModule):
             "lambda_cycle_A": lambda_cycle_A,
             "lambda_cycle_B": lambda_cycle_B,
             "lambda_identity": lambda_identity,
-            "lambda_gan_A": lambda_gan_A,
-            "lambda_gan_B": lambda_gan_B,
             "lambda_gp": lambda_gp,
         }
-        noises = {"cycle_noise": cycle_noise, "cycle_noise_A": cycle_noise_A,
-                  "cycle_noise_B": cycle_noise_B}  # fmt: skip
         check_option_types(
             "model",
-            numbers={**lambdas, "lr": lr, "lr_scale_G_A": lr_scale_G_A,
-                     "lr_scale_G_B": lr_scale_G_B, "beta1": beta1, "beta2": beta2,
-                     "gradient_clip_val": gradient_clip_val, **noises},
+            numbers={**lambdas, "lr": lr, "beta1": beta1, "beta2": beta2,
+                     "gradient_clip_val": gradient_clip_val},
             integers={"pool_size": pool_size, "nonfinite_skips": nonfinite_skips},
         )  # fmt: skip
-        lr_scales = {"lr_scale_G_A": lr_scale_G_A, "lr_scale_G_B": lr_scale_G_B}
-        _validate_options(
-            gan_mode=gan_mode, lambdas=lambdas, pool_size=pool_size, lr=lr, lr_scales=lr_scales
-        )
-        for name, value in noises.items():
-            if value is not None and not value >= 0:
-                raise ValueError(f"model.{name}={value}: must be >= 0 (0 turns it off)")
-        detaches = {"cycle_detach": cycle_detach, "cycle_detach_A": cycle_detach_A,
-                    "cycle_detach_B": cycle_detach_B}  # fmt: skip
-        for name, value in detaches.items():
-            if value is not None and not isinstance(value, bool):
-                raise ValueError(f"model.{name}={value!r}: must be true or false")
+        _validate_options(gan_mode=gan_mode, lambdas=lambdas, pool_size=pool_size, lr=lr)
         if nonfinite_skips < 0:
             raise ValueError(f"model.nonfinite_skips={nonfinite_skips}: must be >= 0")
         if lambda_identity > 0 and input_nc != output_nc:
@@ -159,9 +130,6 @@ class CycleGAN(L.LightningModule):
         # Seeded in `setup`, once the DDP rank is known.
         self.fake_A_pool = ImagePool(pool_size)
         self.fake_B_pool = ImagePool(pool_size)
-        # The cycle noise's own stream, saved with the checkpoint like the pools: the global torch
-        # RNG is also drawn by DataLoader iterators, at other points in a resumed run.
-        self.noise_rng = torch.Generator().manual_seed(int(seed))
 
         self.val_metrics = self._make_image_metrics()
         self.test_metrics = self._make_image_metrics()
@@ -182,37 +150,6 @@ class CycleGAN(L.LightningModule):
         domain: A for A→B→A, B for B→A→B)."""
         value = self.hparams[f"{option}_{side}"]
         return self.hparams[option] if value is None else value
-
-    @property
-    def cycle_noise_A(self) -> float:
-        """Noise on G_A's fake before G_B translates it back: ``cycle_noise`` unless set."""
-        return self._per_cycle("cycle_noise", "A")
-
-    @property
-    def cycle_noise_B(self) -> float:
-        """Noise on G_B's fake before G_A translates it back: ``cycle_noise`` unless set."""
-        return self._per_cycle("cycle_noise", "B")
-
-    @property
-    def cycle_detach_A(self) -> bool:
-        """Whether the A→B→A cycle stops at fake_B: ``cycle_detach`` unless set."""
-        return self._per_cycle("cycle_detach", "A")
-
-    @property
-    def cycle_detach_B(self) -> bool:
-        """Whether the B→A→B cycle stops at fake_A: ``cycle_detach`` unless set."""
-        return self._per_cycle("cycle_detach", "B")
-
-    def __getstate__(self) -> dict[str, Any]:
-        # A torch.Generator cannot cross a spawn (ddp_spawn) as shared memory: send its state.
-        state = dict(self.__dict__)
-        state["noise_rng"] = bytes(self.noise_rng.get_state().numpy())
-        return state
-
-    def __setstate__(self, state: dict[str, Any]) -> None:
-        rng = torch.Generator()
-        rng.set_state(torch.frombuffer(bytearray(state["noise_rng"]), dtype=torch.uint8))
-        super().__setstate__({**state, "noise_rng": rng})
 
     def check_image_size(self, size: int | None, option: str) -> None:
         """One-line error, before any work, when images of side ``size`` (the value of the data
@@ -247,6 +184,8 @@ class CycleGAN(L.LightningModule):
         for name in names:
             metrics[f"psnr_{name}"] = PeakSignalNoiseRatio(data_range=1.0)
             metrics[f"ssim_{name}"] = StructuralSimilarityIndexMeasure(data_range=1.0)
+        for name in names[:2]:  # the identity map gets no object right, by definition
+            metrics[f"objects_right_{name}"] = ObjectsRight()
         return nn.ModuleDict(metrics)
 
     def setup(self, stage: str) -> None:
@@ -256,31 +195,18 @@ class CycleGAN(L.LightningModule):
         seed = int(self.hparams.seed) * 2 + 1_000_003 * rank
         self.fake_A_pool.reseed(seed)
         self.fake_B_pool.reseed(seed + 1)
-        self.noise_rng.manual_seed(seed + 2)
         if self.hparams.compile and stage == "fit":
             # Compile each network in place (keeps state_dict keys free of `_orig_mod.`),
             # never the whole LightningModule (compiling it fails inside self.log).
             for net in (self.G_A, self.G_B, self.D_A, self.D_B):
                 net.compile()
 
-    def generator_param_groups(self) -> list[dict[str, Any]]:
-        """The generators' Adam groups: one for both, as in the reference, or one per generator at
-        its multiple of ``lr`` when ``lr_scale_G_A`` / ``_B`` is not 1."""
-        hp = self.hparams
-        scales = (hp.lr_scale_G_A, hp.lr_scale_G_B)
-        if scales == (1, 1):
-            return [{"params": [*self.G_A.parameters(), *self.G_B.parameters()], "lr": hp.lr}]
-        return [
-            {"params": list(net.parameters()), "lr": hp.lr * scale}
-            for net, scale in zip((self.G_A, self.G_B), scales, strict=True)
-        ]
-
     def configure_optimizers(self) -> tuple[list[torch.optim.Optimizer], list[Any]]:
         hp = self.hparams
         betas = (hp.beta1, hp.beta2)
+        generator_params = [*self.G_A.parameters(), *self.G_B.parameters()]
         discriminator_params = [*self.D_A.parameters(), *self.D_B.parameters()]
-        # the scheduler scales each group from its own LR
-        opt_g = torch.optim.Adam(self.generator_param_groups(), lr=hp.lr, betas=betas)
+        opt_g = torch.optim.Adam(generator_params, lr=hp.lr, betas=betas)
         opt_d = torch.optim.Adam(discriminator_params, lr=hp.lr, betas=betas)
         schedulers = [build_scheduler(opt, self.schedule) for opt in (opt_g, opt_d)]
         return [opt_g, opt_d], schedulers
@@ -297,35 +223,13 @@ class CycleGAN(L.LightningModule):
         net = self.G_A if direction == "AtoB" else self.G_B
         return net(images)
 
-    def cycle(
-        self,
-        real_A: Tensor,
-        real_B: Tensor,
-        noise_A: float = 0.0,
-        noise_B: float = 0.0,
-        detach_A: bool = False,
-        detach_B: bool = False,
-    ) -> tuple[Tensor, Tensor, Tensor, Tensor]:
-        """The reference's `forward`: fake_B, rec_A, fake_A, rec_B, in its order.
-
-        ``noise_A`` (``noise_B``) > 0 adds Gaussian noise of that standard deviation to fake_B
-        (fake_A) before it is translated back, so the generators cannot pass the source image
-        through the fake as a faint hidden signal (CycleGAN's steganography, Chu et al. 2017).
-        ``detach_A`` (``detach_B``) translates back a detached fake_B (fake_A): that cycle's loss
-        then trains only the generator that translates back, on the other's fakes as fixed inputs
-        (back-translation).
-        """
+    def cycle(self, real_A: Tensor, real_B: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+        """The reference's `forward`: fake_B, rec_A, fake_A, rec_B, in its order."""
         fake_B = self.G_A(real_A)
-        rec_A = self.G_B(self._perturb(fake_B.detach() if detach_A else fake_B, noise_A))
+        rec_A = self.G_B(fake_B)
         fake_A = self.G_B(real_B)
-        rec_B = self.G_A(self._perturb(fake_A.detach() if detach_B else fake_A, noise_B))
+        rec_B = self.G_A(fake_A)
         return fake_B, rec_A, fake_A, rec_B
-
-    def _perturb(self, images: Tensor, noise: float) -> Tensor:
-        if noise <= 0:
-            return images
-        draws = torch.randn(images.shape, generator=self.noise_rng)
-        return images + noise * draws.to(images)
 
     def generator_losses(
         self,
@@ -347,16 +251,8 @@ class CycleGAN(L.LightningModule):
             losses["idt_B"] = F.l1_loss(idt_B.float(), real_A.float()) * lambda_A * lambda_idt
         else:
             losses["idt_A"] = losses["idt_B"] = real_A.new_zeros((), dtype=torch.float32)
-        hp = self.hparams
-        for name, fake, discriminator, weight in (
-            ("G_A", fake_B, self.D_A, hp.lambda_gan_A),
-            ("G_B", fake_A, self.D_B, hp.lambda_gan_B),
-        ):
-            losses[name] = (
-                self.criterion_gan(discriminator(fake), True, for_discriminator=False) * weight
-                if weight > 0
-                else real_A.new_zeros((), dtype=torch.float32)
-            )
+        losses["G_A"] = self.criterion_gan(self.D_A(fake_B), True, for_discriminator=False)
+        losses["G_B"] = self.criterion_gan(self.D_B(fake_A), True, for_discriminator=False)
         losses["cycle_A"] = F.l1_loss(rec_A.float(), real_A.float()) * lambda_A
         losses["cycle_B"] = F.l1_loss(rec_B.float(), real_B.float()) * lambda_B
         return losses
@@ -379,14 +275,7 @@ class CycleGAN(L.LightningModule):
 
         # Generator step, discriminators frozen (toggling sets their requires_grad to False).
         with self.toggled_optimizer(opt_g):
-            fake_B, rec_A, fake_A, rec_B = self.cycle(
-                real_A,
-                real_B,
-                noise_A=self.cycle_noise_A,
-                noise_B=self.cycle_noise_B,
-                detach_A=self.cycle_detach_A,
-                detach_B=self.cycle_detach_B,
-            )
+            fake_B, rec_A, fake_A, rec_B = self.cycle(real_A, real_B)
             g_losses = self.generator_losses(real_A, real_B, fake_A, fake_B, rec_A, rec_B)
             if self._skip_nonfinite(g_losses, batch_idx):
                 return
@@ -411,8 +300,6 @@ class CycleGAN(L.LightningModule):
         losses = {**g_losses, "D_A": loss_D_A, "D_B": loss_D_B}
         logged = {f"train/loss_{name}": losses[name].detach() for name in LOSS_NAMES}
         logged["train/lr"] = torch.tensor(opt_g.param_groups[0]["lr"])
-        if len(opt_g.param_groups) > 1:  # model.lr_scale_G_A / _B: train/lr is G_A's
-            logged["train/lr_G_B"] = torch.tensor(opt_g.param_groups[1]["lr"])
         self.log_dict(logged, on_step=True, on_epoch=False, batch_size=len(real_A))
         self.log(
             "train/loss_G", loss_G.detach(), prog_bar=True, on_step=True, batch_size=len(real_A)
@@ -506,6 +393,16 @@ class CycleGAN(L.LightningModule):
                 with torch.autocast(self.device.type, enabled=False):
                     metric(_to_unit_range(prediction), _to_unit_range(target))
                 self.log(f"{prefix}/{kind}_{name}", metric, batch_size=size)
+        if "labels" not in batch:
+            return
+        sources = {"AtoB": real_A, "BtoA": real_B}
+        for name, source in sources.items():
+            prediction, target = pairs[name]
+            if source.shape[1] != target.shape[1]:
+                continue
+            metric = metrics[f"objects_right_{name}"]
+            metric(prediction, target, source, batch["labels"])
+            self.log(f"{prefix}/objects_right_{name}", metric, batch_size=size)
 
     def validation_step(self, batch: Mapping[str, Any], batch_idx: int) -> None:
         self._evaluate(batch, "val", self.val_metrics)
@@ -536,10 +433,10 @@ class CycleGAN(L.LightningModule):
         return self
 
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
-        # Optimizers, schedulers and the AMP scaler are saved by Lightning; the pools, the cycle
-        # noise's generator and the torch RNG (dropout, the WGAN-GP mixing weights) are ours. The
-        # data's randomness is a function of (seed, epoch, index) and needs no state
-        # (data/sampling.py).
+        # Optimizers, schedulers and the AMP scaler are saved by Lightning; the pools and the torch
+        # RNG (dropout, the WGAN-GP mixing weights) are ours. The data's randomness is a function
+        # of (seed, epoch, index) and needs no state (data/sampling.py). A checkpoint of an
+        # earlier version may also hold `noise_rng` (its removed cycle noise): it is not read.
         # Under DDP each rank has its own pools and RNG: rank 0 gathers them all, since it alone
         # writes the file (every rank calls this hook).
         state = self._random_state()
@@ -556,9 +453,14 @@ class CycleGAN(L.LightningModule):
         if torch.cuda.is_available():
             rng["cuda"] = torch.cuda.get_rng_state_all()
         pools = {"fake_A": self.fake_A_pool.state_dict(), "fake_B": self.fake_B_pool.state_dict()}
-        return {"image_pools": pools, "torch_rng": rng, "noise_rng": self.noise_rng.get_state()}
+        return {"image_pools": pools, "torch_rng": rng}
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        # load_from_checkpoint drops hyper-parameters __init__ does not take: refuse a checkpoint
+        # trained with a removed option here (cyclegan_lit.removed_options)
+        ckpt_path = self._trainer.ckpt_path if self._trainer is not None else None
+        source = f"ckpt_path={ckpt_path}" if ckpt_path else "checkpoint"
+        check_removed_options(checkpoint.get("hyper_parameters"), source)
         per_rank = checkpoint.get("random_state_per_rank") or [checkpoint]
         resuming = self._trainer is not None
         rank, world_size = (
@@ -578,8 +480,6 @@ class CycleGAN(L.LightningModule):
         if pools:
             self.fake_A_pool.load_state_dict(pools["fake_A"])
             self.fake_B_pool.load_state_dict(pools["fake_B"])
-        if "noise_rng" in state:
-            self.noise_rng.set_state(state["noise_rng"])
         rng = state.get("torch_rng")
         if rng:
             torch.set_rng_state(rng["cpu"])
@@ -592,7 +492,6 @@ def _validate_options(
     lambdas: Mapping[str, float | None],
     pool_size: int,
     lr: float,
-    lr_scales: Mapping[str, float | None],
 ) -> None:
     """One-line errors naming the config option, before any network is built."""
     if gan_mode not in GAN_MODES:
@@ -604,6 +503,3 @@ def _validate_options(
         raise ValueError(f"model.pool_size={pool_size}: must be >= 0 (0 disables the image pool)")
     if lr <= 0:
         raise ValueError(f"model.lr={lr}: must be > 0")
-    for name, value in lr_scales.items():
-        if value is None or not value > 0:
-            raise ValueError(f"model.{name}={value}: must be > 0 (1: model.lr)")
