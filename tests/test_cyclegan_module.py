@@ -10,6 +10,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 
 from cyclegan_lit.models import CycleGAN
+from cyclegan_lit.models.cyclegan import NonFiniteLossError
 
 TINY = {
     "generator": {"name": "resnet_6blocks", "ngf": 8},
@@ -388,6 +389,29 @@ def test_a_nan_loss_stops_with_one_line_and_no_step(tmp_path):
         trainer.fit(model, train_dataloaders=_loader(NaNAt(bad=2)))
     assert "\n" not in str(info.value) and "model.nonfinite_skips" in str(info.value)
     assert all(torch.isfinite(p).all() for p in model.parameters())  # the NaN batch never stepped
+
+
+@pytest.mark.parametrize("precision", [None, "32-true", "bf16-mixed"])
+def test_a_nan_loss_with_compile_on_names_compile_not_the_learning_rate(tmp_path, precision):
+    """Issue 24: a compiled generator trained NaN under bf16 on AMX CPUs (torch 2.14), and the
+    stop message advised lowering model.lr. With model.compile=true it names compile (and bf16
+    when that is the precision) as the likely cause and says to retry without it."""
+    model = CycleGAN(**TINY, compile=True)
+    if precision is not None:
+        model.trainer = _trainer(tmp_path, precision=precision)
+    with pytest.raises(NonFiniteLossError) as info:
+        model._skip_nonfinite({"idt_A": torch.tensor(float("nan"))}, batch_idx=2)
+    message = str(info.value)
+    assert message.startswith("train/loss_idt_A is nan at epoch 0, batch 2") and "\n" not in message
+    likely = message.index("model.compile=true")
+    assert likely < message.index("retry with model.compile=false") < message.index("model.lr")
+    assert "README.md, section Speed" in message
+    assert ("under bf16-mixed" in message) == (precision == "bf16-mixed")
+
+    model = CycleGAN(**TINY)  # compile off: the advice stays the learning rate and clipping
+    with pytest.raises(NonFiniteLossError) as info:
+        model._skip_nonfinite({"idt_A": torch.tensor(float("nan"))}, batch_idx=2)
+    assert "compile" not in str(info.value) and "lower model.lr" in str(info.value)
 
 
 def test_nonfinite_skips_lets_a_bad_batch_pass(tmp_path):

@@ -197,9 +197,16 @@ class CycleGAN(L.LightningModule):
         self.fake_B_pool.reseed(seed + 1)
         if self.hparams.compile and stage == "fit":
             # Compile each network in place (keeps state_dict keys free of `_orig_mod.`),
-            # never the whole LightningModule (compiling it fails inside self.log).
-            for net in (self.G_A, self.G_B, self.D_A, self.D_B):
-                net.compile()
+            # never the whole LightningModule (compiling it fails inside self.log); the
+            # generators stay eager where compiling them trains NaN (bf16 on AMX CPUs, torch
+            # 2.14: cyclegan_lit.perf.compile_plan), with one line saying so.
+            from cyclegan_lit.perf import compile_networks
+
+            trainer = self._trainer
+            device = trainer.strategy.root_device.type if trainer is not None else "cpu"
+            precision = str(trainer.precision) if trainer is not None else "32-true"
+            announce = trainer is None or trainer.is_global_zero
+            self.compile_plan = compile_networks(self, device, precision, announce=announce)
 
     def configure_optimizers(self) -> tuple[list[torch.optim.Optimizer], list[Any]]:
         hp = self.hparams
@@ -315,10 +322,23 @@ class CycleGAN(L.LightningModule):
         name, value = next(iter(bad.items()))
         where = f"epoch {self.current_epoch}, batch {batch_idx} (step {self.global_step})"
         if self._nonfinite_in_a_row > self.hparams.nonfinite_skips:
+            advice = (
+                "lower model.lr, set model.gradient_clip_val, or let model.nonfinite_skips=N "
+                "skip up to N such batches in a row"
+            )
+            if self.hparams.compile:
+                # compiled kernels, not the learning rate, are the first suspect: a compiled
+                # generator trained NaN from step 2 under bf16 on AMX CPUs (torch 2.14)
+                precision = str(self._trainer.precision) if self._trainer is not None else ""
+                under = f" under {precision}" if precision.startswith("bf16") else ""
+                advice = (
+                    f"model.compile=true{under} is the likely cause (torch.compile can produce "
+                    "NaN gradients that eager mode does not; README.md, section Speed): retry "
+                    f"with model.compile=false; if that fails too, {advice}"
+                )
             raise NonFiniteLossError(
                 f"train/loss_{name} is {value} at {where}: training stopped, the checkpoints "
-                "already written are kept; lower model.lr, set model.gradient_clip_val, or let "
-                "model.nonfinite_skips=N skip up to N such batches in a row"
+                f"already written are kept; {advice}"
             )
         log.warning("skipping %s: train/loss_%s is %s", where, name, value)
         self.log("train/nonfinite_skips", float(self._nonfinite_in_a_row), on_step=True)
