@@ -2,11 +2,16 @@
 # The CPU rows of benchmarks/RESULTS.md, as `make bench` measures them (about 10 minutes on a
 # 2-core CPU; run it on a quiet machine: the load before and after is recorded with each row).
 # The paper model (resnet_9blocks ngf 64, basic D ndf 64), batch 1, synthetic data in memory;
-# every run measures the fp32 eager baseline alternately with its candidates.
+# every run measures the fp32 eager baseline alternately with its candidates, and proves each
+# candidate in the same run: its losses over the warm-up and timed steps are compared with fp32's
+# (same seed, same batches) and a candidate that stops on a NaN or drifts past the limits
+# (train_speed.TRACK_LIMITS) is marked WRONG in the timing and loss-tracking tables.
 #   1. 128 px: bf16-mixed, torch.compile (fp32 and bf16), channels_last (checked, then timed);
 #   2. 256 px: bf16-mixed, bf16-mixed + torch.compile;
 #   3. loss tracking over the first 100 steps at 64 px: bf16-mixed, bf16-mixed + compile, and
 #      fp32 + compile (same math, other kernels: how far GAN training drifts from any change);
+# model.compile's own rule applies here as in training: on an AMX CPU with torch 2.14 the
+# generators stay eager (cyclegan_lit.perf.compile_plan) and the rows say "compiled D_A, D_B only".
 #   4. translation (G forward) at 256 and 1024 px: bf16-mixed;
 #   5. where the time goes at 128 px: the top operators of fp32 and bf16-mixed steps.
 set -euo pipefail

@@ -74,6 +74,74 @@ def test_fp32_against_itself_tracks_exactly_and_counts_flops(tmp_path: Path) -> 
     assert "--configs 32-true" in loss_row  # the command reproduces the row
 
 
+def _losses(steps: int, **scale: float) -> list[dict[str, float]]:
+    return [{n: (1.0 + 0.1 * i) * scale.get(n, 1.0) for n in train_speed.LOSS_NAMES}
+            for i in range(steps)]  # fmt: skip
+
+
+def test_a_candidate_tracks_fp32_only_within_the_limits() -> None:
+    """The verdict each timed and each --losses row gets: reconstruction terms (cycle,
+    identity) within 5 % of fp32's on average, GAN terms within 35 %, every loss finite, every
+    step trained."""
+    candidate = train_speed.Config.parse("bf16-mixed+compile")
+    fp32 = train_speed.Measured(train_speed.BASELINE, losses=_losses(4))
+
+    def verdict(**kwargs) -> str | None:
+        return train_speed.tracking_verdict(fp32, train_speed.Measured(candidate, **kwargs))
+
+    assert verdict(losses=_losses(4, cycle_A=1.04, D_A=1.3, G_B=0.7)) is None
+    assert "cycle_A 6.0 %" in verdict(losses=_losses(4, cycle_A=1.06))
+    assert "D_A 40.0 %" in verdict(losses=_losses(4, D_A=1.4))
+    assert verdict(losses=_losses(4, idt_A=float("nan"))) == "loss_idt_A is not finite"
+    assert verdict(losses=_losses(3)) == "trained 3 of 4 steps"
+    stop = "train/loss_idt_A is nan at epoch 0, batch 1 (step 2): training stopped, ..."
+    said = verdict(losses=_losses(1), stopped=stop)
+    assert said == "training stopped, train/loss_idt_A is nan at epoch 0, batch 1 (step 2)"
+    drift = train_speed.loss_drift(fp32.losses, _losses(1, idt_A=float("nan")))
+    assert all(v != v for v in drift["idt_A"]) and drift["D_A"] == (0.0, 0.0)
+
+
+def test_a_timed_configuration_whose_losses_go_nan_is_marked_wrong(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue 24: bf16 + compile was timed on a CPU where it trains NaN from step 2. A timed
+    candidate whose training stops on a NaN loss (here: its generator's weights turn NaN after
+    its first step, as NaN gradients make them) is recorded, not fatal, and both tables of the
+    same run mark it WRONG; the baseline and the timing of the others go on."""
+    built = []
+    original = train_speed.build_model
+
+    def build(args, config):
+        model = original(args, config)
+        built.append(model)
+        if len(built) == 2:  # the candidate (the baseline is built first)
+            step = model.training_step
+
+            def poisoned(batch, batch_idx):
+                if batch_idx == 1:
+                    with torch.no_grad():
+                        next(model.G_A.parameters()).fill_(float("nan"))
+                return step(batch, batch_idx)
+
+            model.training_step = poisoned
+        return model
+
+    monkeypatch.setattr(train_speed, "build_model", build)
+    out = tmp_path / "RESULTS.md"
+    args = ["--size", "32", "--ngf", "4", "--ndf", "4", "--threads", "1", "--warmup", "1"]
+    train_speed.main([*args, "--iters", "2", "--configs", "32-true", "--out", str(out)])
+    lines = out.read_text().splitlines()
+    wrong = "32-true (WRONG: training stopped, train/loss_"
+    timed = next(line for line in lines if "| 32 | 1 | synthetic | 32-true (WRONG" in line)
+    assert wrong in timed and "batch 1 (step 2))" in timed
+    assert timed.split(" | ")[8:10] == ["–", "–"]  # no timed step, no median
+    loss_row = next(line for line in lines if "| 3 | 32-true (WRONG" in line)
+    assert wrong in loss_row and "--warmup 1 --iters 2 --configs 32-true" in loss_row
+    assert loss_row.count("0.00 / 0.00") == 8  # its one finite step matched fp32's
+    baseline = next(line for line in lines if "| synthetic | 32-true |" in line)
+    assert float(baseline.split(" | ")[8]) > 0
+
+
 @pytest.mark.slow
 def test_gpu_check_dry_run_prints_its_tables() -> None:
     results = ROOT / "benchmarks" / "RESULTS.md"
