@@ -12,15 +12,11 @@ from the reference (cosine length, plateau metric, step time) are listed in docs
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from torch.optim import Optimizer
-from torch.optim.lr_scheduler import (
-    CosineAnnealingLR,
-    LambdaLR,
-    LRScheduler,
-    ReduceLROnPlateau,
-    StepLR,
-)
+if TYPE_CHECKING:  # torch only when a scheduler is built: the configs compose without it
+    from torch.optim import Optimizer
+    from torch.optim.lr_scheduler import LRScheduler, ReduceLROnPlateau
 
 LR_POLICIES = ("linear", "step", "cosine", "plateau")
 # The reference's fixed settings (networks.get_scheduler): StepLR's gamma, ReduceLROnPlateau's.
@@ -89,6 +85,8 @@ def build_scheduler(
     optimizer: Optimizer, config: SchedulerConfig | None = None
 ) -> LRScheduler | ReduceLROnPlateau:
     """The scheduler ``config`` describes; step it once at the end of every epoch."""
+    from torch.optim.lr_scheduler import CosineAnnealingLR, LambdaLR, ReduceLROnPlateau, StepLR
+
     c = config or SchedulerConfig()
     if c.policy == "linear":
         return LambdaLR(optimizer, LinearDecay(c.n_epochs, c.n_epochs_decay, c.epoch_count))

@@ -1,16 +1,30 @@
 """Lightning callbacks (image grids, throughput, saving on interrupt) and Hydra callbacks (sweep
-guard and summary)."""
+guard and summary).
 
-from cyclegan_lit.callbacks.image_grid import ImageGridLogger, visuals_to_grid
-from cyclegan_lit.callbacks.interrupt import SaveOnInterrupt
-from cyclegan_lit.callbacks.sweep import RefuseDDPInMultirun, SweepSummary
-from cyclegan_lit.callbacks.throughput import Throughput
+Names are imported lazily: Hydra builds the sweep callbacks (``sweep``, torch-free) before a run
+starts, and Lightning is then imported only once the run needs it, after Hydra has set up the
+run's logging, so that Lightning's lines reach ``train.log``.
+"""
 
-__all__ = [
-    "ImageGridLogger",
-    "RefuseDDPInMultirun",
-    "SaveOnInterrupt",
-    "SweepSummary",
-    "Throughput",
-    "visuals_to_grid",
-]
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+_EXPORTS = {
+    "ImageGridLogger": "image_grid",
+    "visuals_to_grid": "image_grid",
+    "SaveOnInterrupt": "interrupt",
+    "RefuseDDPInMultirun": "sweep",
+    "SweepSummary": "sweep",
+    "Throughput": "throughput",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(f"{__name__}.{module}"), name)

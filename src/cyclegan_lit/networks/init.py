@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from torch import nn
 
-INIT_TYPES: tuple[str, ...] = ("normal", "xavier", "kaiming", "orthogonal")
+from .options import INIT_TYPES
 
 
 def init_weights(net: nn.Module, init_type: str = "normal", init_gain: float = 0.02) -> nn.Module:

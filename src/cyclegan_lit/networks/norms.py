@@ -13,7 +13,7 @@ from collections.abc import Callable
 
 from torch import nn
 
-NORM_NAMES: tuple[str, ...] = ("instance", "batch", "syncbatch", "none")
+from .options import NORM_NAMES
 
 NormFactory = Callable[[int], nn.Module]
 

@@ -12,8 +12,7 @@ from torch import Tensor, nn
 
 from .key_layout import KeyLayout, StateDict
 from .norms import get_norm_layer, norm_uses_bias
-
-PADDING_TYPES: tuple[str, ...] = ("reflect", "replicate", "zero")
+from .options import PADDING_TYPES
 
 
 def _pad_layers(padding_type: str, size: int) -> tuple[list[nn.Module], int]:
