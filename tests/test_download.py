@@ -6,13 +6,16 @@ to fail its first requests with 503 or to cut the body short. No test contacts t
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import io
 import json
 import re
 import shutil
+import socket
 import stat
 import threading
+import time
 import zipfile
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -20,7 +23,12 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from cyclegan_lit.data.download import DatasetDownloadError, ensure_dataset, verify_download
+from cyclegan_lit.data.download import (
+    DatasetDownloadError,
+    ensure_dataset,
+    no_network,
+    verify_download,
+)
 from cyclegan_lit.data.registry import BASE_URL_ENV, STANDARD_DATASETS, DatasetSpec, get_spec
 
 FAST = {"progress": False, "retries": 3, "backoff_s": 0.01, "timeout_s": 10.0}
@@ -379,3 +387,33 @@ def test_every_dataset_with_a_published_checksum_is_verified():
     published = {n for n, s in STANDARD_DATASETS.items() if s.sha256 and s.num_bytes}
     assert published == set(STANDARD_DATASETS) - {"ae_photos", "mini"}
     assert all(re.fullmatch(r"[0-9a-f]{64}", STANDARD_DATASETS[n].sha256) for n in published)
+
+
+def test_no_network_is_one_line_at_once_not_retried(tmp_path):
+    """A host that cannot be resolved (`.invalid` never resolves, RFC 2606): no retries, one line
+    naming the host, well within 5 s even with the default retries and backoff."""
+    start = time.monotonic()
+    with pytest.raises(DatasetDownloadError) as err:
+        ensure_dataset("mini", tmp_path, base_url="http://datasets.invalid/x", progress=True)
+    elapsed = time.monotonic() - start
+    message = str(err.value)
+    assert elapsed < 5, elapsed
+    assert "\n" not in message and "datasets.invalid cannot be reached" in message
+    assert "attempts" not in message  # not retried
+    assert not (tmp_path / "mini").exists()
+
+
+def test_no_route_and_unresolvable_hosts_mean_no_network_a_refused_connection_does_not():
+    assert no_network(socket.gaierror(socket.EAI_NONAME, "Name or service not known"))
+    assert no_network(OSError(errno.ENETUNREACH, "Network is unreachable"))
+    assert no_network(OSError(errno.EHOSTUNREACH, "No route to host"))
+    assert not no_network(ConnectionRefusedError(errno.ECONNREFUSED, "Connection refused"))
+    assert not no_network(TimeoutError("timed out"))
+
+
+def test_a_refused_connection_is_still_retried(tmp_path):
+    with socket.socket() as sock:  # a port nothing listens on
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    with pytest.raises(DatasetDownloadError, match=r"Connection refused.*after 4 attempts"):
+        ensure_dataset("mini", tmp_path, base_url=f"http://127.0.0.1:{port}", **FAST)

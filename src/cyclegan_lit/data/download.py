@@ -2,22 +2,25 @@
 
 `ensure_dataset` is the one entry point: it returns `<data_dir>/<name>` (trainA/trainB/testA/testB)
 and downloads only when that folder has no `.complete` marker. Downloads resume with HTTP Range
-requests, transient failures are retried with backoff, the zip is checked against the published
-size and SHA-256, and extraction refuses anything that could write outside the dataset folder.
-The dataset folder appears in one rename, so a failure never leaves a half-extracted dataset.
-`download_file` is the single-file part (resume, retries, checks, progress), shared with the
-pretrained generators (`cyclegan_lit.inference.pretrained`).
+requests, transient failures are retried with backoff (no network at all, a host that cannot be
+resolved or reached, is one line at once: waiting would not bring it back), the zip is checked
+against the published size and SHA-256, and extraction refuses anything that could write outside
+the dataset folder. The dataset folder appears in one rename, so a failure never leaves a
+half-extracted dataset. `download_file` is the single-file part (resume, retries, checks,
+progress), shared with the pretrained generators (`cyclegan_lit.inference.pretrained`).
 """
 
 from __future__ import annotations
 
 import contextlib
 import dataclasses
+import errno
 import hashlib
 import http.client
 import json
 import os
 import shutil
+import socket
 import stat
 import tempfile
 import time
@@ -69,6 +72,19 @@ _DATASET_ADVICE = DownloadAdvice(
 
 class _TransientError(Exception):
     """A failure worth retrying: connection trouble, HTTP 5xx, a body cut short."""
+
+
+# connect() errors that mean no route to the host at all, as opposed to a refused or reset
+# connection, which a server restarting gives
+_NO_ROUTE = (errno.ENETUNREACH, errno.EHOSTUNREACH, errno.ENETDOWN)
+
+
+def no_network(reason: object) -> bool:
+    """Whether a connection failure means no network: the host name cannot be resolved (no DNS,
+    or no such host) or no route leads to it. Retrying that only makes the user wait."""
+    return isinstance(reason, socket.gaierror) or (
+        isinstance(reason, OSError) and reason.errno in _NO_ROUTE
+    )
 
 
 def dataset_dir(name: str, data_dir: str | Path) -> Path:
@@ -328,6 +344,12 @@ def _fetch_into(
         raise advice.error(f"cannot download {url}: {err}; check {advice.url_setting}") from None
     except (OSError, http.client.HTTPException) as err:
         reason = getattr(err, "reason", err)
+        if no_network(reason):
+            host = urllib.parse.urlsplit(url).hostname
+            raise advice.error(
+                f"cannot download {url}: {host} cannot be reached ({reason}); check the network "
+                f"connection, or {advice.mirror}"
+            ) from None
         raise _TransientError(f"connection failed ({reason})") from None
     with response:
         resumed = bool(offset) and response.status == 206
@@ -386,9 +408,21 @@ def _progress_bar(enabled: bool, label: str) -> Iterator:
         TransferSpeedColumn(),
         TimeRemainingColumn(),
     )
-    with Progress(*columns, console=Console(stderr=True), transient=False) as bar:
-        task = bar.add_task(label, total=None)
-        yield lambda **kwargs: bar.update(task, **kwargs)
+    # drawn from the server's first answer on: a download that cannot start is its error alone
+    bar = Progress(*columns, console=Console(stderr=True), transient=False)
+    tasks = []
+
+    def update(**kwargs) -> None:
+        if not tasks:
+            bar.start()
+            tasks.append(bar.add_task(label, total=None))
+        bar.update(tasks[0], **kwargs)
+
+    try:
+        yield update
+    finally:
+        if tasks:
+            bar.stop()
 
 
 def _member_parts(info: zipfile.ZipInfo, zip_path: Path) -> list[str] | None:
