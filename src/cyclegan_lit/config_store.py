@@ -17,6 +17,10 @@ from pathlib import Path
 from hydra.core.config_store import ConfigStore
 from omegaconf import OmegaConf
 
+# The option of a group that its other options extend (conf/data/base.yaml, the schemas below):
+# composed into the choices, never a choice of its own
+BASE = "base"
+
 _PACKAGED = Path(__file__).resolve().parent / "conf"
 _SOURCE_TREE = Path(__file__).resolve().parents[2] / "conf"
 
@@ -60,26 +64,53 @@ def _fast_precision(accelerator: str = "auto") -> str:
     return fast_precision(accelerator)
 
 
+def _config_groups() -> str:
+    """The config groups and their options, one line each, as ``--help`` lists them, without
+    ``base``: the file each option of ``data`` extends and the option dataclasses of the network
+    and schedule groups are what the choices are built on, not choices. Hydra's own groups are
+    left to ``--hydra-help``."""
+    from hydra.core.global_hydra import GlobalHydra
+
+    loader = GlobalHydra.instance().config_loader()
+    lines: list[str] = []
+
+    def walk(parent: str) -> None:
+        for group in sorted(loader.list_groups(parent)):
+            name = f"{parent}/{group}" if parent else group
+            if name == "hydra":
+                continue
+            options = [o for o in loader.get_group_options(name) if o != BASE]
+            if options:
+                lines.append(f"{name}: {', '.join(options)}")
+            walk(name)
+
+    walk("")
+    return "\n".join(lines)
+
+
 def register_resolvers() -> None:
-    """Register ``${cyclegan.total_epochs:...}``, ``${cyclegan.wandb_mode:}`` and
-    ``${cyclegan.fast_precision:<accelerator>}`` (idempotent)."""
+    """Register ``${cyclegan.total_epochs:...}``, ``${cyclegan.wandb_mode:}``,
+    ``${cyclegan.fast_precision:<accelerator>}`` and ``${cyclegan.config_groups:}`` (--help's
+    listing) (idempotent)."""
     if not OmegaConf.has_resolver("cyclegan.total_epochs"):
         OmegaConf.register_new_resolver("cyclegan.total_epochs", _total_epochs)
     if not OmegaConf.has_resolver("cyclegan.wandb_mode"):
         OmegaConf.register_new_resolver("cyclegan.wandb_mode", wandb_mode)
     if not OmegaConf.has_resolver("cyclegan.fast_precision"):
         OmegaConf.register_new_resolver("cyclegan.fast_precision", _fast_precision)
+    if not OmegaConf.has_resolver("cyclegan.config_groups"):
+        OmegaConf.register_new_resolver("cyclegan.config_groups", _config_groups)
 
 
 def register_configs() -> None:
     """Store the option dataclasses as the ``base`` schema of their config groups."""
-    from cyclegan_lit.networks.builders import DiscriminatorConfig, GeneratorConfig
+    from cyclegan_lit.networks.options import DiscriminatorConfig, GeneratorConfig
     from cyclegan_lit.schedulers import SchedulerConfig
 
     store = ConfigStore.instance()
-    store.store(group="model/generator", name="base", node=GeneratorConfig)
-    store.store(group="model/discriminator", name="base", node=DiscriminatorConfig)
-    store.store(group="model/scheduler", name="base", node=SchedulerConfig)
+    store.store(group="model/generator", name=BASE, node=GeneratorConfig)
+    store.store(group="model/discriminator", name=BASE, node=DiscriminatorConfig)
+    store.store(group="model/scheduler", name=BASE, node=SchedulerConfig)
 
 
 register_resolvers()

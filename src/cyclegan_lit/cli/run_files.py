@@ -1,42 +1,59 @@
 """What a run leaves in its folder and says on screen: the config tree, ``metrics.json``, where the
 checkpoints, grids and logs went; which checkpoint ``ckpt_path=last`` means; and how a resumed
-run continues in its own folder, CSV file and W&B run instead of starting new ones."""
+run continues in its own folder, CSV file and W&B run instead of starting new ones.
+
+torch and Lightning are imported inside the functions that need them: ``cyclegan-eval``,
+``-export`` and ``-translate`` import ``resolve_ckpt_path`` from here, and their ``--help`` (like
+``cyclegan-train``'s) answers without loading either.
+"""
 
 from __future__ import annotations
 
-import contextlib
 import csv
 import json
 import os
 import re
-import shutil
 import signal
-import sys
 import tempfile
 import warnings
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+from zipfile import BadZipFile, ZipFile
 
-import lightning as L
-import torch
 from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
-from lightning.fabric.plugins.environments import SLURMEnvironment
-from lightning.fabric.utilities.rank_zero import rank_zero_only
-from lightning.pytorch.loggers import CSVLogger, Logger, WandbLogger
 from omegaconf import DictConfig, OmegaConf, open_dict
 from rich.console import Console
 from rich.syntax import Syntax
 from rich.tree import Tree
 
-from cyclegan_lit.atomic_files import atomic_path
 from cyclegan_lit.callbacks.sweep import METRICS_FILE
-from cyclegan_lit.checkpoint_io import is_complete_checkpoint
+from cyclegan_lit.cli.console import say
+
+if TYPE_CHECKING:
+    import lightning as L
+    from lightning.pytorch.loggers import Logger
 
 # Groups printed first in the config tree, in the order a reader wants them.
 TREE_ORDER = ("data", "model", "callbacks", "logger", "trainer", "paths")
+
+
+def rank() -> int:
+    """This process's global rank as Lightning knows it (0 outside a distributed run)."""
+    from lightning.fabric.utilities.rank_zero import rank_zero_only
+
+    return int(getattr(rank_zero_only, "rank", 0))
+
+
+def is_complete_checkpoint(path: str | Path) -> bool:
+    """A torch checkpoint is a zip whose directory is written last: a cut file has none."""
+    try:
+        with ZipFile(path):
+            return True
+    except (OSError, BadZipFile):
+        return False
 
 
 def _config_tree(cfg: DictConfig) -> Tree:
@@ -49,18 +66,20 @@ def _config_tree(cfg: DictConfig) -> Tree:
     return tree
 
 
-@rank_zero_only
 def print_config_tree(cfg: DictConfig, save_to: Path | None = None) -> None:
     """Print the composed config as a rich tree (one branch per group); also write it to a file."""
+    if rank() != 0:
+        return
     Console().print(_config_tree(cfg))
     if save_to is not None:
         save_config_tree(cfg, save_to)
 
 
-@rank_zero_only
 def save_config_tree(cfg: DictConfig, path: Path) -> None:
     """Write the config tree to ``path`` (a resumed run writes it only once the checkpoint passed
     its checks, so that a refused resume leaves the run's folder as it was)."""
+    if rank() != 0:
+        return
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(path, "w") as file:
         Console(file=file, width=120, color_system=None).print(_config_tree(cfg))
@@ -93,7 +112,7 @@ def resolve_ckpt_path(ckpt_path: str | None, paths: DictConfig) -> str | None:
     for path in sorted(found, key=lambda p: p.stat().st_mtime, reverse=True):
         if is_complete_checkpoint(path):
             return str(path)
-        print(f"ckpt_path=last: skipping {path}: truncated or unreadable", file=sys.stderr)
+        say(f"ckpt_path=last: skipping {path}: truncated or unreadable")
     raise FileNotFoundError(
         f"ckpt_path=last: no complete last.ckpt under {roots[0]} or {roots[1]}; "
         "give the path of a .ckpt file"
@@ -139,6 +158,8 @@ def _progress(ckpt: Path) -> tuple[int, int, int]:
     the resumed run starts one step later; one written after a batch was wholly done (an epoch's
     end, a SIGTERM stop) resumes at the saved step.
     """
+    import torch
+
     try:
         state = torch.load(ckpt, map_location="cpu", weights_only=True, mmap=True)
         loop = state["loops"]["fit_loop"]
@@ -151,14 +172,16 @@ def _progress(ckpt: Path) -> tuple[int, int, int]:
 
 
 def _say(message: str) -> None:
-    if rank_zero_only.rank == 0:
-        print(f"cyclegan-train: {message}", file=sys.stderr)
+    if rank() == 0:
+        say(f"cyclegan-train: {message}")
 
 
 def plan_resume(cfg: DictConfig) -> Resume | None:
     """The checkpoint this invocation resumes from, if any: ``ckpt_path`` (a file, or ``last``), or,
     in a SLURM job whose run folder already holds checkpoints (a requeued job: it keeps its
     folder), the newest of them."""
+    from lightning.fabric.plugins.environments import SLURMEnvironment
+
     ckpt_path = cfg.get("ckpt_path")
     if ckpt_path is None:
         if not SLURMEnvironment.detect():
@@ -285,9 +308,13 @@ def continue_csv(loggers: list[Logger], next_step: int) -> int:
     then appends. Returns how many rows were dropped. A kill in between leaves
     ``metrics.csv.resume`` (the whole file), which the next resume reads.
     """
+    from lightning.pytorch.loggers import CSVLogger
+
+    from cyclegan_lit.atomic_files import atomic_path
+
     dropped = 0
     for logger in loggers:
-        if not isinstance(logger, CSVLogger) or rank_zero_only.rank != 0:
+        if not isinstance(logger, CSVLogger) or rank() != 0:
             continue
         path = Path(logger.log_dir) / "metrics.csv"
         aside = path.with_name("metrics.csv.resume")
@@ -319,35 +346,6 @@ def _step(row: dict[str, str]) -> float:
         return 0
 
 
-def hydra_job_folder() -> Path | None:
-    """The folder Hydra created for this sweep job (None outside a sweep)."""
-    if not HydraConfig.initialized() or HydraConfig.get().mode != RunMode.MULTIRUN:
-        return None
-    return Path(HydraConfig.get().runtime.output_dir)
-
-
-def tidy_fresh_folder(output_dir: Path) -> None:
-    """After a resume that continued another run folder, remove the folder Hydra created for this
-    invocation when it holds only Hydra's own files, appending its log to the run's log. A sweep
-    job's folder stays: the sweep's summary reads its ``metrics.json``."""
-    if not HydraConfig.initialized() or rank_zero_only.rank != 0:
-        return
-    hydra_cfg = HydraConfig.get()
-    fresh = Path(hydra_cfg.runtime.output_dir)
-    if hydra_cfg.mode == RunMode.MULTIRUN or fresh.resolve() == output_dir.resolve():
-        return
-    log_name = f"{hydra_cfg.job.name}.log"
-    if not fresh.is_dir() or {p.name for p in fresh.iterdir()} - {".hydra", log_name}:
-        return
-    log = fresh / log_name
-    if log.is_file() and log.stat().st_size:
-        with open(output_dir / log_name, "ab") as out:
-            out.write(log.read_bytes())
-    shutil.rmtree(fresh, ignore_errors=True)
-    with contextlib.suppress(OSError):
-        fresh.parent.rmdir()  # the <date> folder, when that was its only run
-
-
 def scalars(metrics: dict[str, Any]) -> dict[str, float]:
     """The single-number entries of Lightning's ``callback_metrics``, as floats."""
     return {name: float(value) for name, value in metrics.items() if value.numel() == 1}
@@ -366,13 +364,19 @@ def save_metrics(output_dir: Path, metrics: dict[str, float], folder: Path | Non
 
 
 def print_outputs(trainer: L.Trainer, output_dir: Path) -> None:
-    """Say where the checkpoints, logs and image grids are, and how to sync an offline W&B run."""
+    """Say where the checkpoints, metrics, logs and image grids are (those that were written: a
+    ``debug=fdr`` run writes no checkpoint), and how to sync an offline W&B run."""
+    from lightning.pytorch.loggers import WandbLogger
+
     lines = [f"Run folder:   {output_dir.resolve()}"]
     ckpt_dirs = {cb.dirpath for cb in trainer.checkpoint_callbacks if getattr(cb, "dirpath", None)}
-    lines += [f"Checkpoints:  {d}" for d in sorted(ckpt_dirs)]
-    images = output_dir / "images"
-    if images.is_dir():
-        lines.append(f"Image grids:  {images.resolve()}")
+    lines += [f"Checkpoints:  {d}" for d in sorted(ckpt_dirs) if any(Path(d).glob("*.ckpt"))]
+    for label, path in (
+        ("Image grids:", output_dir / "images"),
+        ("Metrics:", output_dir / METRICS_FILE),
+    ):
+        if path.exists():
+            lines.append(f"{label:<13} {path.resolve()}")
     for logger in trainer.loggers:
         if isinstance(logger, WandbLogger):
             run = logger.experiment
@@ -384,9 +388,9 @@ def print_outputs(trainer: L.Trainer, output_dir: Path) -> None:
                 lines.append(f"W&B (offline): {run_dir}  ->  upload with: wandb sync {synced}")
             elif run.url:
                 lines.append(f"W&B:          {run.url}")
-        elif logger.log_dir:
+        elif logger.log_dir and Path(logger.log_dir).is_dir():
             lines.append(f"{type(logger).__name__}:  {Path(logger.log_dir).resolve()}")
-    print("\n".join(lines))
+    say("\n".join(lines), err=False)
 
 
 def exit_interrupted(trainer: L.Trainer) -> None:
@@ -401,5 +405,5 @@ def exit_interrupted(trainer: L.Trainer) -> None:
         message = f"saved {saver.saved}; resume with ckpt_path={saver.saved}"
     else:
         message = "no checkpoint written (callbacks.save_on_interrupt is off)"
-    print(f"cyclegan-train: stopped by {signum.name} at {where}: {message}", file=sys.stderr)
+    say(f"cyclegan-train: stopped by {signum.name} at {where}: {message}")
     raise SystemExit(128 + int(signum))

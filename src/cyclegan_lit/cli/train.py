@@ -5,97 +5,147 @@
     cyclegan-train --help                           # config groups and options
 
 Reading `train` top to bottom tells the whole program; everything it builds comes from `conf/`.
+torch and Lightning are imported inside the functions that use them: `--help` answers without
+loading them, and Lightning, imported once Hydra has set up the run's logging, logs into the
+run's `train.log` as well as to the screen.
 """
 
 from __future__ import annotations
 
 import os
-import sys
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import hydra
-import lightning as L
 from hydra.errors import InstantiationException
-from lightning.fabric.utilities.exceptions import MisconfigurationException
-from lightning.fabric.utilities.rank_zero import rank_zero_only
-from lightning.pytorch.accelerators import CPUAccelerator
-from lightning.pytorch.loggers import Logger, WandbLogger
-from lightning.pytorch.utilities.exceptions import SIGTERMException
 from omegaconf import DictConfig, OmegaConf
 
-from cyclegan_lit.checkpoint_io import check_resumable
+from cyclegan_lit.cli.console import one_console_for_lightning, say
 from cyclegan_lit.cli.errors import exit_on_user_error, run_hydra_app, task_started
+from cyclegan_lit.cli.hydra_folder import (
+    discard_fresh_folder_on_failure,
+    hydra_job_folder,
+    tidy_fresh_folder,
+)
+from cyclegan_lit.cli.preflight import check_data, check_image_size, refuse_base_choices
+from cyclegan_lit.cli.quiet import quiet_third_party, quiet_wandb_logger
 from cyclegan_lit.cli.run_files import (
     Resume,
     check_writable,
     continue_csv,
     continue_run,
     exit_interrupted,
-    hydra_job_folder,
     plan_resume,
     print_config_tree,
     print_outputs,
+    rank,
     save_config_tree,
     save_metrics,
     scalars,
-    tidy_fresh_folder,
 )
 from cyclegan_lit.cli.wandb_runs import finish_wandb, name_sweep_job
 from cyclegan_lit.config_store import config_dir
 from cyclegan_lit.machine import cpu_has_bf16, set_torch_threads
 
+if TYPE_CHECKING:
+    import lightning as L
+    from lightning.pytorch.loggers import Logger, WandbLogger
+
+
+@dataclass
+class Run:
+    """Everything ``set_up`` built and checked, ready to fit."""
+
+    cfg: DictConfig
+    datamodule: L.LightningDataModule
+    model: L.LightningModule
+    trainer: L.Trainer
+    loggers: list[Logger]
+    ckpt_path: str | None
+
 
 def train(cfg: DictConfig) -> dict[str, float]:
     """Fit (and optionally test) the model that ``cfg`` describes; return the final metrics."""
     name_sweep_job(cfg)
-    choose_torch_threads(cfg)
-    # a resume continues its run's folder, CSV file and W&B run: redirect them before anything
-    # that interpolates ${paths.output_dir} is instantiated
-    resume = plan_resume(cfg)
-    if resume is None or resume.run_dir is None:
-        return fit_and_test(cfg, resume)
-    continue_run(cfg, resume)
+    quiet_third_party()
+    # a command that fails before training (a wrong option, missing data, no network) leaves no
+    # run folder behind
+    with discard_fresh_folder_on_failure(Path(cfg.paths.log_dir)):
+        refuse_base_choices()
+        choose_torch_threads(cfg)
+        # a resume continues its run's folder, CSV file and W&B run: redirect them before
+        # anything that interpolates ${paths.output_dir} is instantiated
+        resume = plan_resume(cfg)
+        continues_a_run = resume is not None and resume.run_dir is not None
+        if continues_a_run:
+            continue_run(cfg, resume)
+        run = set_up(cfg, resume)
     try:
-        return fit_and_test(cfg, resume)
+        return fit_and_test(run)
     finally:
-        tidy_fresh_folder(Path(cfg.paths.output_dir))
+        if continues_a_run:
+            tidy_fresh_folder(Path(cfg.paths.output_dir))
 
 
-def fit_and_test(cfg: DictConfig, resume: Resume | None) -> dict[str, float]:
-    """Build everything ``cfg`` describes, check the checkpoint to resume, fit, test."""
+def set_up(cfg: DictConfig, resume: Resume | None) -> Run:
+    """Build everything ``cfg`` describes and check it, the checkpoint to resume and the data
+    (downloaded here), before W&B starts a run and before any training."""
+    import lightning as L
+
+    one_console_for_lightning()
     output_dir = Path(cfg.paths.output_dir)
     check_writable(output_dir, "paths.output_dir")
-    print_config_tree(cfg)
+    if cfg.get("print_config"):
+        print_config_tree(cfg)
+    elif rank() == 0:
+        say(
+            f"cyclegan-train: run folder {output_dir.resolve()} (its composed config: "
+            "config_tree.log; print_config=true prints it here)"
+        )
     L.seed_everything(cfg.seed, workers=True)
 
     # _convert_="all": plain dicts and lists, so that checkpoints hold no OmegaConf objects
     # (torch.load(weights_only=True) refuses them when resuming)
     datamodule: L.LightningDataModule = hydra.utils.instantiate(cfg.data, _convert_="all")
     model: L.LightningModule = hydra.utils.instantiate(cfg.model, _convert_="all")
-    model.check_image_size(*datamodule.image_size)  # before any download or training
+    check_image_size(model, datamodule)
     callbacks = instantiate_all(cfg.get("callbacks"))
     loggers: list[Logger] = instantiate_all(cfg.get("logger"))
+    for logger in loggers:
+        quiet_wandb_logger(logger)
     trainer = build_trainer(cfg.trainer, callbacks, loggers)
     ckpt_path = None if resume is None else str(resume.ckpt)
     if resume is not None:
+        from cyclegan_lit.checkpoint_io import check_resumable
+
         check_resumable(resume.ckpt, model, trainer.max_epochs if cfg.get("train", True) else None)
         announce_resume(resume, continue_csv(loggers, resume.next_logged_step))
+    if rank() == 0:
+        check_data(datamodule, "fit" if cfg.get("train", True) else "test")
     save_config_tree(cfg, output_dir / "config_tree.log")
     trainer.loggers = open_loggers(trainer.loggers, OmegaConf.to_container(cfg, resolve=True))
+    return Run(cfg, datamodule, model, trainer, loggers, ckpt_path)
 
+
+def fit_and_test(run: Run) -> dict[str, float]:
+    """Fit, test, write ``metrics.json`` and say where everything went."""
+    from lightning.pytorch.utilities.exceptions import SIGTERMException
+
+    cfg, trainer, model, datamodule = run.cfg, run.trainer, run.model, run.datamodule
+    output_dir = Path(cfg.paths.output_dir)
     try:
         metrics: dict[str, float] = {}
         if cfg.get("train", True):
             try:
-                trainer.fit(model=model, datamodule=datamodule, ckpt_path=ckpt_path)
+                trainer.fit(model=model, datamodule=datamodule, ckpt_path=run.ckpt_path)
             except SIGTERMException:
                 exit_interrupted(trainer)
             metrics.update(scalars(trainer.callback_metrics))
         if cfg.get("test", False) and has_test_split(datamodule):
             # the final weights; with train=false, the checkpoint given by ckpt_path
-            test_ckpt = None if cfg.get("train", True) else ckpt_path
+            test_ckpt = None if cfg.get("train", True) else run.ckpt_path
             trainer.test(model=model, datamodule=datamodule, ckpt_path=test_ckpt)
             metrics.update(scalars(trainer.callback_metrics))
         if trainer.is_global_zero:
@@ -105,7 +155,7 @@ def fit_and_test(cfg: DictConfig, resume: Resume | None) -> dict[str, float]:
                 save_metrics(output_dir, metrics, job_folder)  # a resumed sweep job: the summary
             print_outputs(trainer, output_dir)
     finally:
-        finish_wandb(loggers)
+        finish_wandb(run.loggers)
     return metrics
 
 
@@ -116,13 +166,13 @@ def choose_torch_threads(cfg: DictConfig) -> None:
     processes = devices if isinstance(devices, int) and devices > 1 else 1
     workers = int((cfg.get("data") or {}).get("num_workers") or 0)
     line = set_torch_threads(workers, processes, requested=cfg.get("torch_threads"))
-    if line is not None and rank_zero_only.rank == 0:
-        print(f"cyclegan-train: {line}", file=sys.stderr)
+    if line is not None and rank() == 0:
+        say(f"cyclegan-train: {line}")
 
 
 def announce_resume(resume: Resume, dropped_rows: int) -> None:
     """One line: which run continues, from which checkpoint, where in training."""
-    if rank_zero_only.rank != 0:
+    if rank() != 0:
         return
     where = f"epoch {resume.epoch}, step {resume.global_step}"
     if resume.run_dir is None:
@@ -130,15 +180,17 @@ def announce_resume(resume: Resume, dropped_rows: int) -> None:
     else:
         dropped = f"; {dropped_rows} CSV rows logged after it dropped" if dropped_rows else ""
         line = f"resuming {resume.run_dir} from {resume.ckpt} ({where}{dropped})"
-    print(f"cyclegan-train: {line}", file=sys.stderr)
+    say(f"cyclegan-train: {line}")
 
 
 def open_loggers(loggers: list[Logger], params: Any) -> list[Logger]:
     """Log the config to each logger; a W&B logger whose folder cannot be written is dropped with
     one warning line (training goes on with the others), instead of a crash mid-setup."""
+    from lightning.pytorch.loggers import WandbLogger
+
     kept = []
     for logger in loggers:
-        if isinstance(logger, WandbLogger) and rank_zero_only.rank == 0:
+        if isinstance(logger, WandbLogger) and rank() == 0:
             problem = wandb_folder_problem(logger)
             if problem is None:
                 try:
@@ -146,11 +198,10 @@ def open_loggers(loggers: list[Logger], params: Any) -> list[Logger]:
                 except OSError as err:
                     problem = f"{err.strerror or err}"
             if problem is not None:
-                print(
+                say(
                     f"cyclegan-train: warning: W&B folder {wandb_folder(logger)} cannot be written "
                     f"({problem}); training goes on without W&B: make it writable or set "
-                    "logger.wandb.save_dir",
-                    file=sys.stderr,
+                    "logger.wandb.save_dir"
                 )
                 continue
         else:
@@ -179,7 +230,11 @@ def wandb_folder_problem(logger: WandbLogger) -> str | None:
 
 def build_trainer(options: DictConfig, callbacks: list[Any], loggers: list[Logger]) -> L.Trainer:
     """The Trainer; settings this machine cannot run are one line naming them, and a precision
-    it can only emulate (bf16 without bf16 instructions) is a warning, not a silent slowdown."""
+    it can only emulate (bf16 without bf16 instructions) is a warning, not a silent slowdown;
+    ``trainer=fast`` says what it chose and why."""
+    from lightning.fabric.utilities.exceptions import MisconfigurationException
+    from lightning.pytorch.accelerators import CPUAccelerator
+
     devices, cores = options.get("devices"), os.cpu_count() or 1
     if options.get("accelerator") == "cpu" and isinstance(devices, int) and devices > cores:
         raise ValueError(f"trainer.devices={devices}: more processes than the {cores} CPU cores")
@@ -199,12 +254,21 @@ def build_trainer(options: DictConfig, callbacks: list[Any], loggers: list[Logge
         and isinstance(trainer.accelerator, CPUAccelerator)
         and cpu_has_bf16() is False
     ):
-        print(
+        say(
             f"cyclegan-train: warning: trainer.precision={trainer.precision}: this CPU has no "
-            "bf16 instructions, so bf16 is emulated and slower than 32-true",
-            file=sys.stderr,
+            "bf16 instructions, so bf16 is emulated and slower than 32-true"
         )
+    if chosen_by_fast(options) and rank() == 0:
+        from cyclegan_lit.perf import describe
+
+        say(f"cyclegan-train: {describe(options.get('accelerator'))}")
     return trainer
+
+
+def chosen_by_fast(options: DictConfig) -> bool:
+    """Whether ``trainer.precision`` comes from ``trainer=fast``'s resolver (not set by hand)."""
+    raw = OmegaConf.to_container(options, resolve=False).get("precision")
+    return isinstance(raw, str) and raw.startswith("${cyclegan.fast_precision:")
 
 
 def has_test_split(datamodule: L.LightningDataModule) -> bool:
@@ -213,7 +277,7 @@ def has_test_split(datamodule: L.LightningDataModule) -> bool:
     if getattr(datamodule, "has_test_split", True):
         return True
     root = getattr(datamodule, "dataset_root", "the dataset")
-    print(f"cyclegan-train: no testA/ and testB/ under {root}: skipping the test", file=sys.stderr)
+    say(f"cyclegan-train: no testA/ and testB/ under {root}: skipping the test")
     return False
 
 

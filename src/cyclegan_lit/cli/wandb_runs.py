@@ -7,11 +7,14 @@ log into the first job's run (W&B keeps one run per process until wandb.finish()
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
-from lightning.pytorch.loggers import Logger, WandbLogger
 from omegaconf import DictConfig, open_dict
+
+if TYPE_CHECKING:
+    from lightning.pytorch.loggers import Logger
 
 
 def name_sweep_job(cfg: DictConfig) -> None:
@@ -32,6 +35,8 @@ def name_sweep_job(cfg: DictConfig) -> None:
 
 def finish_wandb(loggers: list[Logger]) -> None:
     """Close this job's W&B run, so that the next job of a sweep starts its own run."""
+    from lightning.pytorch.loggers import WandbLogger
+
     if any(isinstance(logger, WandbLogger) for logger in loggers):
         import wandb
 
