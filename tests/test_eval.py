@@ -298,24 +298,72 @@ def test_missing_inception_weights_file_is_one_line(tmp_path: Path) -> None:
     assert str(missing) in message and INCEPTION_URL in message
 
 
-@pytest.mark.slow
-def test_cli_without_inception_weights_says_so_in_one_line_before_any_work(
-    ckpt: Path, tmp_path: Path, cli_env: dict[str, str]
+@pytest.fixture
+def no_inception(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """An empty torch hub cache and downloads refused (nothing listens on port 9): the Inception
+    weights are nowhere to be had. Returns the cache's checkpoints folder."""
+    proxy = "http://127.0.0.1:9"
+    for name, value in (("TORCH_HOME", str(tmp_path / "torch")), ("https_proxy", proxy),
+                        ("HTTPS_PROXY", proxy)):  # fmt: skip
+        monkeypatch.setenv(name, value)
+    return tmp_path / "torch" / "hub" / "checkpoints"
+
+
+def test_without_inception_weights_ground_truth_is_still_scored(
+    ckpt: Path, data_dir: Path, tmp_path: Path, no_inception: Path, capsys
 ) -> None:
-    """Empty torch hub cache, downloads refused: one line naming the file, folder and URL; no
-    dataset was even generated, let alone translated."""
+    """The built-in data has ground truth: PSNR/SSIM are computed and written, and one line says
+    FID/KID were skipped and how to get them (the file, the folder, the URL)."""
+    out = tmp_path / "out"
+    report = _evaluate(data_dir, out, f"ckpt_path={ckpt}")
+    assert {"psnr_AtoB", "ssim_AtoB", "psnr_BtoA", "ssim_BtoA", "psnr_identity_AtoB"} <= set(
+        report.metrics
+    )
+    assert not any(name.startswith(("fid", "kid")) for name in report.metrics)
+    (said,) = [line for line in capsys.readouterr().err.splitlines() if "skipped" in line]
+    assert said.startswith(f"{PROG}: FID and KID skipped, PSNR/SSIM only: ")
+    for text in ("weights-inception-2015-12-05", str(no_inception), INCEPTION_URL):
+        assert text in said
+    record = json.loads((out / "metrics.json").read_text())
+    assert record["features"] == "none" and said.split(": ", 1)[1] in record["notes"]
+    assert math.isfinite(record["metrics"]["ssim_AtoB"])
+
+
+def test_features_null_scores_ground_truth_only(ckpt: Path, data_dir: Path, tmp_path: Path) -> None:
+    report = _evaluate(data_dir, tmp_path / "out", f"ckpt_path={ckpt}", "features=null")
+    assert "psnr_AtoB" in report.metrics and "fid_AtoB" not in report.metrics
+    assert report.features == "none"
+
+
+@pytest.mark.slow
+def test_cli_without_inception_weights_or_ground_truth_says_so_in_one_line_before_any_work(
+    ckpt: Path, data_dir: Path, tmp_path: Path, cli_env: dict[str, str]
+) -> None:
+    """Unpaired data and no Inception weights: nothing to score. One line naming the file,
+    folder and URL; nothing translated, no output folder left."""
     hub = tmp_path / "torch"
     proxy = "http://127.0.0.1:9"  # nothing listens there: the download fails at once
     env = {**cli_env, "TORCH_HOME": str(hub), "https_proxy": proxy, "HTTPS_PROXY": proxy}
-    fresh_data = tmp_path / "data"
-    args = [f"ckpt_path={ckpt}", *_overrides(fresh_data, tmp_path / "out")]
+    root = tmp_path / "unpaired"
+    for split in ("testA", "testB"):
+        (root / split).mkdir(parents=True)
+    out = tmp_path / "out" / "eval"
+    args = [f"ckpt_path={ckpt}", *_overrides(data_dir, out, "data=folder"), f"data.root={root}"]
     result = run_cli(args, tmp_path, env, command=[str(EVAL_CLI)])
     assert result.returncode == 1
     errors = [line for line in result.stderr.splitlines() if line.strip()]
     assert len(errors) == 1 and errors[0].startswith(f"{PROG}: error: "), result.stderr
     for text in ("weights-inception-2015-12-05", str(hub / "hub" / "checkpoints"), INCEPTION_URL):
         assert text in errors[0]
-    assert not fresh_data.exists()
+    assert not (tmp_path / "out").exists()  # no empty eval folder, nor the one above it
+
+
+def test_an_evaluation_that_stops_early_leaves_no_output_folder(
+    data_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    out = tmp_path / "outputs" / "eval" / "time"
+    _one_line_error(capsys, data_dir, out, f"ckpt_path={tmp_path / 'nope.ckpt'}", TINY_FEATURES)
+    assert not (tmp_path / "outputs").exists()
 
 
 def _write(path: Path, data: bytes) -> Path:

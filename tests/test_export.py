@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import re
+import shutil
 import sys
 from pathlib import Path
 
@@ -209,6 +210,20 @@ def test_config_derives_the_output_name(checkpoint: Path, tmp_path: Path) -> Non
     folder.mkdir()
     result = _export(tmp_path, [f"ckpt_path={checkpoint}", "format=reference", f"output={folder}"])
     assert result.path == folder / "tiny_AtoB.pth"
+
+
+def test_the_file_goes_beside_the_checkpoint_never_into_the_current_folder(
+    checkpoint: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    run = tmp_path / "run" / "checkpoints"
+    run.mkdir(parents=True)
+    ckpt = Path(shutil.copy(checkpoint, run / "last.ckpt"))
+    here = tmp_path / "here"
+    here.mkdir()
+    monkeypatch.chdir(here)
+    result = _export(tmp_path, [f"ckpt_path={ckpt}", "format=reference"])
+    assert result.path == run / "last_AtoB.pth" and result.path.is_file()
+    assert not any(here.iterdir())
 
 
 @pytest.mark.parametrize(

@@ -9,19 +9,20 @@ image counts and reference sets (reference #1192, #1718). Here the recipe is fix
 image once, translated by G_A and G_B, rounded to uint8, FID/KID against the real test images of
 the target domain with the standard Inception; PSNR/SSIM and the identity baseline where the
 dataset has ground truth. Everything that can fail on bad input (checkpoint, data, Inception
-weights) fails before the first image is translated, in one line.
+weights) fails before the first image is translated, in one line. torch is imported inside the
+functions that use it: ``--help`` answers without it.
 """
 
 from __future__ import annotations
 
 import json
 import math
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import hydra
-import lightning as L
 from omegaconf import DictConfig, OmegaConf
 from rich.console import Console
 from rich.progress import Progress
@@ -30,16 +31,13 @@ from rich.table import Table
 from cyclegan_lit.callbacks.sweep import METRICS_FILE
 from cyclegan_lit.cli.errors import exit_on_user_error
 from cyclegan_lit.cli.run_files import resolve_ckpt_path
-from cyclegan_lit.cli.translate import pick_device, prepare_output_dir
+from cyclegan_lit.cli.translate import output_folder, pick_device
 from cyclegan_lit.config_store import config_dir
-from cyclegan_lit.evaluation import (
-    TranslationMetrics,
-    build_feature_extractor,
-    check_directions,
-    generator_function,
-    score_batches,
-)
-from cyclegan_lit.inference.checkpoints import LoadedGenerator, load_generator
+
+if TYPE_CHECKING:
+    import lightning as L
+
+    from cyclegan_lit.inference.checkpoints import LoadedGenerator
 
 PROG = "cyclegan-eval"
 
@@ -58,8 +56,20 @@ class EvalReport:
 
 
 def evaluate(cfg: DictConfig) -> EvalReport:
-    """Translate and score the test split that ``cfg.data`` describes; write ``metrics.json``."""
-    output_dir = prepare_output_dir(Path(cfg.output_dir))
+    """Translate and score the test split that ``cfg.data`` describes; write ``metrics.json``.
+    A command that stops early leaves no empty ``output_dir`` behind."""
+    with output_folder(Path(cfg.output_dir)) as output_dir:
+        return _evaluate(cfg, output_dir)
+
+
+def _evaluate(cfg: DictConfig, output_dir: Path) -> EvalReport:
+    from cyclegan_lit.evaluation import (
+        TranslationMetrics,
+        check_directions,
+        generator_function,
+        score_batches,
+    )
+
     directions = check_directions(_plain(cfg.directions))
     ckpt_path = checkpoint_path(cfg)
     generators = load_generators(ckpt_path, directions)
@@ -69,13 +79,14 @@ def evaluate(cfg: DictConfig) -> EvalReport:
         cfg.data, batch_size=int(cfg.batch_size), _convert_="all"
     )
     check_channels(generators, datamodule, ckpt_path)
-    extractor = build_feature_extractor(_plain(cfg.features), cfg.get("inception_weights"))
+    extractor, skipped = feature_extractor(cfg, bool(datamodule.has_ground_truth))
     metrics = TranslationMetrics(
-        extractor.to(device),
+        extractor.to(device) if extractor is not None else None,
         directions,
         kid_subset_size=int(cfg.kid_subset_size),
         kid_subsets=int(cfg.kid_subsets),
         seed=int(cfg.seed),
+        device=device,
     )
     datamodule.prepare_data()
     datamodule.setup("test")
@@ -91,12 +102,42 @@ def evaluate(cfg: DictConfig) -> EvalReport:
         metrics=metrics.compute(),
         num_images=counts,
         ckpt_path=ckpt_path,
-        features=extractor.name,
+        features=extractor.name if extractor is not None else "none",
         kid_subset_size=dict(metrics.kid_subset_sizes),
-        notes=list(metrics.notes),
+        notes=[*([skipped] if skipped else []), *metrics.notes],
     )
     report.metrics_file = write_report(output_dir, report, cfg)
     return report
+
+
+def feature_extractor(cfg: DictConfig, has_ground_truth: bool) -> tuple[Any, str | None]:
+    """The network FID and KID compare features of, or None and the one line saying why they are
+    skipped: ``features=null``, or the standard Inception's weights not at hand (not given, not
+    in the torch cache, no network) when the test split has ground truth for PSNR/SSIM. Without
+    ground truth FID and KID are all there is, and either case is an error."""
+    from cyclegan_lit.evaluation import build_feature_extractor
+
+    features, weights = _plain(cfg.features), cfg.get("inception_weights")
+    if features is None:
+        if not has_ground_truth:
+            raise ValueError(
+                "features=null: this test split has no ground truth, so without FID and KID "
+                "nothing is scored; set features=inception (or a _target_ of your own module)"
+            )
+        return None, say_skipped(
+            "FID and KID skipped (features=null); features=inception adds them"
+        )
+    try:
+        return build_feature_extractor(features, weights), None
+    except FileNotFoundError as err:
+        if features != "inception" or weights or not has_ground_truth:
+            raise
+        return None, say_skipped(f"FID and KID skipped, PSNR/SSIM only: {err}")
+
+
+def say_skipped(line: str) -> str:
+    print(f"{PROG}: {line}", file=sys.stderr)
+    return line
 
 
 def checkpoint_path(cfg: DictConfig) -> str:
@@ -108,6 +149,8 @@ def checkpoint_path(cfg: DictConfig) -> str:
 
 def load_generators(ckpt_path: str, directions: tuple[str, ...]) -> dict[str, LoadedGenerator]:
     """G_A for AtoB, G_B for BtoA; a reference .pth (one generator) scores one direction."""
+    from cyclegan_lit.inference.checkpoints import load_generator
+
     generators = {d: load_generator(ckpt_path, d) for d in directions}
     single = not generators[directions[0]].source.endswith(("(G_A)", "(G_B)"))
     if single and len(directions) > 1:

@@ -1,17 +1,19 @@
 """`cyclegan-export`: one trained generator as a file an app can run, checked before it is kept.
 
-    cyclegan-export ckpt_path=last                                  # ./last_AtoB.onnx
-    cyclegan-export ckpt_path=run.ckpt format=pt2 direction=BtoA    # ./run_BtoA.pt2
+    cyclegan-export ckpt_path=last                      # <run>/checkpoints/last_AtoB.onnx
+    cyclegan-export ckpt_path=run.ckpt format=pt2 direction=BtoA    # run_BtoA.pt2 beside run.ckpt
     cyclegan-export ckpt_path=latest_net_G.pth format=reference output=app/latest_net_G.pth
 
 Everything that can be wrong with the command line (the checkpoint, the format, the direction, an
 output folder that cannot be written) is found before the minutes of exporting, and said in one
 line. The file is reloaded by its own runtime and compared with PyTorch before it is kept.
+torch is imported only once there is something to export: ``--help`` answers without it.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import hydra
 from omegaconf import DictConfig, OmegaConf
@@ -19,19 +21,18 @@ from omegaconf import DictConfig, OmegaConf
 from cyclegan_lit.cli.errors import exit_on_user_error
 from cyclegan_lit.cli.run_files import resolve_ckpt_path
 from cyclegan_lit.config_store import config_dir
-from cyclegan_lit.inference.checkpoints import check_direction, load_generator
-from cyclegan_lit.inference.export import (
-    SUFFIXES,
-    ExportResult,
-    check_format,
-    export_generator,
-)
+
+if TYPE_CHECKING:
+    from cyclegan_lit.inference.export import ExportResult
 
 PROG = "cyclegan-export"
 
 
 def export(cfg: DictConfig) -> ExportResult:
     """Export the generator ``cfg`` names; return what was written and how it was checked."""
+    from cyclegan_lit.inference.checkpoints import check_direction, load_generator
+    from cyclegan_lit.inference.export import check_format, export_generator
+
     fmt, direction = str(cfg.format), str(cfg.direction)
     check_format(fmt)
     check_direction(direction)
@@ -48,12 +49,15 @@ def export(cfg: DictConfig) -> ExportResult:
 
 def output_path(cfg: DictConfig, ckpt: Path) -> Path:
     """``output``; or ``<output_dir>/<ckpt stem>_<direction><suffix>`` (also inside an ``output``
-    that is an existing folder)."""
+    that is an existing folder), ``output_dir`` being the checkpoint's folder unless given."""
+    from cyclegan_lit.inference.export import SUFFIXES
+
     name = f"{ckpt.stem}_{cfg.direction}{SUFFIXES[str(cfg.format)]}"
     if cfg.output:
         given = Path(str(cfg.output)).expanduser()
         return given / name if given.is_dir() else given
-    return Path(str(cfg.output_dir)).expanduser() / name
+    folder = Path(str(cfg.output_dir)).expanduser() if cfg.output_dir else ckpt.parent
+    return folder / name
 
 
 def prepare_output(path: Path, key: str) -> None:

@@ -6,32 +6,35 @@
 
 Outputs mirror the input folder's structure, keep each image's size and format, and come with an
 ``index.html`` showing inputs and outputs side by side. An unreadable image is skipped, counted and
-listed at the end; everything else is translated.
+listed at the end; everything else is translated. torch is imported inside the functions that
+use it: ``--help`` answers without it.
 """
 
 from __future__ import annotations
 
+import contextlib
 import glob
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import hydra
 import numpy as np
-import torch
 from omegaconf import DictConfig, OmegaConf
 from PIL import Image
 from rich.progress import Progress
 
-from cyclegan_lit.atomic_files import atomic_write
 from cyclegan_lit.cli.errors import exit_on_user_error
 from cyclegan_lit.cli.run_files import resolve_ckpt_path
 from cyclegan_lit.config_store import config_dir
-from cyclegan_lit.data.images import ImageLoadError, find_images, is_image_file, read_image
-from cyclegan_lit.inference.checkpoints import LoadedGenerator, load_generator
-from cyclegan_lit.inference.html_index import IndexRow, write_index
-from cyclegan_lit.inference.translate import Translator, to_model_range, to_uint8
+
+if TYPE_CHECKING:
+    import torch
+
+    from cyclegan_lit.inference.checkpoints import LoadedGenerator
+    from cyclegan_lit.inference.html_index import IndexRow
 
 PROG = "cyclegan-translate"
 _EXIF_ORIENTATION = 0x0112
@@ -53,8 +56,19 @@ class Report:
 
 
 def translate_images(cfg: DictConfig) -> Report:
-    """Translate every image ``cfg.input`` names into ``cfg.output_dir``; return what happened."""
-    output_dir = prepare_output_dir(Path(cfg.output_dir))
+    """Translate every image ``cfg.input`` names into ``cfg.output_dir``; return what happened.
+    A command that stops early leaves no empty ``output_dir`` behind."""
+    with output_folder(Path(cfg.output_dir)) as output_dir:
+        return _translate_images(cfg, output_dir)
+
+
+def _translate_images(cfg: DictConfig, output_dir: Path) -> Report:
+    import torch
+
+    from cyclegan_lit.inference.checkpoints import load_generator
+    from cyclegan_lit.inference.html_index import write_index
+    from cyclegan_lit.inference.translate import Translator, to_model_range, to_uint8
+
     images = collect_inputs(str(cfg.input))
     generator = load_generator(checkpoint_path(cfg), cfg.direction, _plain(cfg.generator))
     device = pick_device(str(cfg.device))
@@ -77,6 +91,21 @@ def translate_images(cfg: DictConfig) -> Report:
     return report
 
 
+@contextlib.contextmanager
+def output_folder(path: Path) -> Iterator[Path]:
+    """``prepare_output_dir(path)`` for the block; when the block fails, the folders it created
+    go again if still empty, so that a command stopping early leaves no empty folder behind."""
+    created = [folder for folder in (path, *path.parents) if not folder.exists()]
+    prepare_output_dir(path)
+    try:
+        yield path
+    except BaseException:
+        for folder in created:  # the deepest first
+            with contextlib.suppress(OSError):
+                folder.rmdir()
+        raise
+
+
 def prepare_output_dir(path: Path) -> Path:
     """Create ``path`` and prove it can be written, before any work."""
     try:
@@ -91,6 +120,8 @@ def prepare_output_dir(path: Path) -> Path:
 
 def collect_inputs(spec: str) -> list[InputImage]:
     """An image file, a folder (recursive, structure kept) or a glob; sorted by path."""
+    from cyclegan_lit.data.images import find_images, is_image_file
+
     path = Path(spec).expanduser()
     if path.is_file():
         if not is_image_file(path):
@@ -136,6 +167,8 @@ def checkpoint_path(cfg: DictConfig) -> Path:
 
 
 def pick_device(device: str) -> torch.device:
+    import torch
+
     if device == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if device not in ("cpu", "cuda") and not device.startswith("cuda:"):
@@ -149,6 +182,8 @@ def _batches(
     images: list[InputImage], batch_size: int, generator: LoadedGenerator, report: Report
 ) -> Iterator[list[tuple[InputImage, torch.Tensor]]]:
     """Same-size images together (sorted by size), decoded as they are needed."""
+    from cyclegan_lit.data.images import ImageLoadError, read_image
+
     batch: list[tuple[InputImage, torch.Tensor]] = []
     for image in sorted(images, key=lambda i: (i.size, str(i.relative))):
         try:
@@ -167,6 +202,8 @@ def _batches(
 def _save(
     image: InputImage, tensor: torch.Tensor, fake: torch.Tensor, output_dir: Path, cfg: DictConfig
 ) -> IndexRow:
+    from cyclegan_lit.inference.html_index import IndexRow
+
     suffix = f".{str(cfg.format).lstrip('.')}" if cfg.format else image.path.suffix
     out = output_dir / image.relative.with_suffix(suffix.lower())
     _write(fake, out)
@@ -180,6 +217,8 @@ def _save(
 
 def _write(image: torch.Tensor, path: Path) -> None:
     """Save a uint8 C×H×W tensor, whole or not at all."""
+    from cyclegan_lit.atomic_files import atomic_write
+
     array = image.permute(1, 2, 0).numpy()
     pil = Image.fromarray(array[..., 0] if array.shape[-1] == 1 else np.ascontiguousarray(array))
     fmt = Image.registered_extensions().get(path.suffix.lower())

@@ -61,7 +61,8 @@ def _to_unit(images: Tensor) -> Tensor:
 
 class TranslationMetrics:
     """Accumulates one evaluation: ``update`` per batch, ``compute`` once. Metrics live on the
-    extractor's device (move it first).
+    extractor's device (move it first). Without an extractor (None) FID and KID are not computed,
+    only PSNR/SSIM against ground truth, on ``device``.
 
     ``kid_subset_size``: images per KID subset; capped at the number of images there are.
     PSNR is the mean of per-image PSNRs, as papers average it (the model's ``val/psnr_*`` pools
@@ -70,11 +71,12 @@ class TranslationMetrics:
 
     def __init__(
         self,
-        extractor: FeatureExtractor,
+        extractor: FeatureExtractor | None,
         directions: Sequence[str] = DIRECTIONS,
         kid_subset_size: int = 1000,
         kid_subsets: int = 100,
         seed: int = 0,
+        device: torch.device | str = "cpu",
     ) -> None:
         if kid_subset_size < 2:
             raise ValueError(f"kid_subset_size={kid_subset_size}: must be at least 2")
@@ -84,7 +86,8 @@ class TranslationMetrics:
         self.directions = check_directions(directions)
         self.kid_subset_size = kid_subset_size
         self.seed = seed
-        device = extractor.device
+        self.device = extractor.device if extractor is not None else torch.device(device)
+        device = self.device
         self.fid: dict[str, FrechetInceptionDistance] = {}
         self.kid: dict[str, KernelInceptionDistance] = {}
         self.paired: dict[str, Metric] = {}
@@ -92,11 +95,12 @@ class TranslationMetrics:
         with warnings.catch_warnings():  # KID's notice that it keeps every feature
             warnings.filterwarnings("ignore", message=".*will save all extracted features.*")
             for d in self.directions:
-                feature = _Precomputed(extractor.dim)
-                self.fid[d] = FrechetInceptionDistance(feature=feature, **_LOCAL).to(device)
-                self.kid[d] = KernelInceptionDistance(
-                    feature=feature, subsets=kid_subsets, subset_size=kid_subset_size, **_LOCAL
-                ).to(device)
+                if extractor is not None:
+                    feature = _Precomputed(extractor.dim)
+                    self.fid[d] = FrechetInceptionDistance(feature=feature, **_LOCAL).to(device)
+                    self.kid[d] = KernelInceptionDistance(
+                        feature=feature, subsets=kid_subsets, subset_size=kid_subset_size, **_LOCAL
+                    ).to(device)
                 for name in (d, f"identity_{d}"):
                     self.paired[f"psnr_{name}"] = PeakSignalNoiseRatio(
                         data_range=1.0, dim=(1, 2, 3), **_LOCAL
@@ -119,10 +123,10 @@ class TranslationMetrics:
         """uint8 batches of one ``direction``: ``fake`` (translated), ``real`` (real images of
         the target domain), and for ground truth ``source`` (the inputs of ``fake``) and
         ``target`` (their true translations)."""
-        device = self.extractor.device
+        device = self.device
         with torch.autocast(device.type, enabled=False):
             for images, is_real in ((fake, False), (real, True)):
-                if images is None or len(images) == 0:
+                if images is None or len(images) == 0 or self.extractor is None:
                     continue
                 features = self.extractor(images)
                 self.fid[direction].update(features, real=is_real)
@@ -146,9 +150,10 @@ class TranslationMetrics:
         What was capped or skipped is logged and kept in ``notes``."""
         results: dict[str, float] = {}
         self.notes, self.kid_subset_sizes = [], {}
-        with torch.autocast(self.extractor.device.type, enabled=False):
-            for d in self.directions:
-                results.update(self._distribution_metrics(d))
+        with torch.autocast(self.device.type, enabled=False):
+            if self.extractor is not None:
+                for d in self.directions:
+                    results.update(self._distribution_metrics(d))
             for name, metric in self.paired.items():
                 if metric.update_count:
                     results[name] = float(metric.compute())
