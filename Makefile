@@ -15,6 +15,9 @@ $(STAMP): pyproject.toml
 
 train: install
 	$(VENV)/bin/cyclegan-train $(ARGS)
+	@echo "The commands (cyclegan-train, -eval, -translate, -export, -data) are in $(VENV)/bin:"
+	@echo "  source $(VENV)/bin/activate   puts them on your PATH in this shell,"
+	@echo "  or call them by path:         $(VENV)/bin/cyclegan-train --help"
 
 # The whole suite, as CI runs it (about 8 minutes on 2 cores).
 test: install
