@@ -4,6 +4,7 @@ bar, no third-party tips or deprecations, and the run's log in `train.log`."""
 from __future__ import annotations
 
 import logging
+import shutil
 import subprocess
 import sys
 import warnings
@@ -155,3 +156,18 @@ def test_print_config_prints_the_tree(tmp_path: Path, cli_env: dict[str, str]) -
     result = run_cli(["print_config=true", "model.lr=-1"], tmp_path, cli_env)  # stops after it
     assert result.returncode == 1
     assert "lambda_cycle" in result.stdout and "model.lr=-1: must be > 0" in result.stderr
+
+
+@pytest.mark.skipif(shutil.which("make") is None, reason="needs make")
+def test_make_train_ends_by_saying_how_to_reach_the_commands() -> None:
+    """`.venv/bin` is not on PATH: after training, `make train` says how to reach the commands."""
+    repo = Path(__file__).resolve().parents[1]
+    planned = subprocess.run(
+        ["make", "-n", "-o", "install", "train"], cwd=repo, capture_output=True, text=True,
+        timeout=60, check=True,
+    ).stdout.splitlines()  # fmt: skip
+    train = next(i for i, line in enumerate(planned) if "bin/cyclegan-train" in line)
+    after = "\n".join(planned[train + 1 :])
+    assert "source .venv/bin/activate" in after and ".venv/bin/cyclegan-train --help" in after
+    readme = (repo / "README.md").read_text().split("## Usage")[0]
+    assert "source .venv/bin/activate" in readme and ".venv/bin/cyclegan-train" in readme
