@@ -51,6 +51,11 @@ def run_draws(
     """Runs every (threads, seed), as many at a time as the cores allow; their final metrics."""
     jobs = [(t, s) for t in threads for s in seeds]
     rows: list[dict] = []
+    for t, s in list(jobs):  # a draw already finished in a kept folder is read, not rerun
+        done = workdir / f"threads{t}_seed{s}" / "metrics.json"
+        if done.is_file():
+            rows.append({"threads": t, "seed": s, **_metrics(done)})
+            jobs.remove((t, s))
     # threads that sleep rather than spin while they wait: another process on the same cores
     # (a draw beside this one) then slows a run down instead of stalling it; the numbers are the
     # same either way
@@ -74,11 +79,17 @@ def run_draws(
             for t, s, folder, proc in procs:
                 if proc.wait() != 0:
                     raise SystemExit(f"seed {s} at {t} thread(s) failed: see {workdir}/*.log")
-                metrics = json.loads((folder / "metrics.json").read_text())
+                metrics = _metrics(folder / "metrics.json")
                 rows.append({"threads": t, "seed": s, **metrics})
                 took = time.perf_counter() - started
                 print(f"threads {t} seed {s}: {_summary(metrics)} ({took:.0f} s)", flush=True)
+    rows.sort(key=lambda r: (r["threads"], r["seed"]))
     return rows
+
+
+def _metrics(path: Path) -> dict:
+    """The final metrics a run wrote (``metrics.json``: ``{"metrics": {...}, ...}``)."""
+    return json.loads(path.read_text())["metrics"]
 
 
 def _summary(m: dict) -> str:
