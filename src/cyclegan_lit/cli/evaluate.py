@@ -37,6 +37,7 @@ from cyclegan_lit.config_store import config_dir
 if TYPE_CHECKING:
     import lightning as L
 
+    from cyclegan_lit.evaluation import FeatureExtractor
     from cyclegan_lit.inference.checkpoints import LoadedGenerator
 
 PROG = "cyclegan-eval"
@@ -110,7 +111,9 @@ def _evaluate(cfg: DictConfig, output_dir: Path) -> EvalReport:
     return report
 
 
-def feature_extractor(cfg: DictConfig, has_ground_truth: bool) -> tuple[Any, str | None]:
+def feature_extractor(
+    cfg: DictConfig, has_ground_truth: bool
+) -> tuple[FeatureExtractor | None, str | None]:
     """The network FID and KID compare features of, or None and the one line saying why they are
     skipped: ``features=null``, or the standard Inception's weights not at hand (not given, not
     in the torch cache, no network) when the test split has ground truth for PSNR/SSIM. Without
@@ -205,7 +208,8 @@ def write_report(output_dir: Path, report: EvalReport, cfg: DictConfig) -> Path:
 def metrics_table(report: EvalReport) -> Table:
     """One row per metric, one column per direction."""
     directions = [d for d in ("AtoB", "BtoA") if any(k.endswith(d) for k in report.metrics)]
-    table = Table(title=f"{report.ckpt_path} ({report.features} features)")
+    features = "PSNR/SSIM only" if report.features == "none" else f"{report.features} features"
+    table = Table(title=f"{report.ckpt_path} ({features})")
     table.add_column("metric")
     for direction in directions:
         table.add_column(direction, justify="right")
