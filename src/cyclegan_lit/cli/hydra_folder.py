@@ -12,6 +12,7 @@ from pathlib import Path
 
 from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
+from omegaconf import OmegaConf
 
 from cyclegan_lit.cli.run_files import rank
 
@@ -30,7 +31,11 @@ def tidy_fresh_folder(output_dir: Path) -> None:
     if not HydraConfig.initialized() or rank() != 0:
         return
     hydra_cfg = HydraConfig.get()
-    fresh = Path(hydra_cfg.runtime.output_dir)
+    output_dir = OmegaConf.select(hydra_cfg, "runtime.output_dir", default=None)
+    if output_dir is None:  # composed by a script (Compose API), not run by Hydra: no run folder
+        yield
+        return
+    fresh = Path(output_dir)
     if hydra_cfg.mode == RunMode.MULTIRUN or fresh.resolve() == output_dir.resolve():
         return
     log_name = f"{hydra_cfg.job.name}.log"
@@ -60,7 +65,11 @@ def discard_fresh_folder_on_failure(log_dir: Path) -> Iterator[None]:
         yield
         return
     hydra_cfg = HydraConfig.get()
-    fresh = Path(hydra_cfg.runtime.output_dir)
+    output_dir = OmegaConf.select(hydra_cfg, "runtime.output_dir", default=None)
+    if output_dir is None:  # composed by a script (Compose API), not run by Hydra: no run folder
+        yield
+        return
+    fresh = Path(output_dir)
     if not _holds_only_hydras_files(fresh, f"{hydra_cfg.job.name}.log"):
         yield
         return
