@@ -98,9 +98,13 @@ def test_third_party_lines_are_filtered_at_their_source() -> None:
         warnings.simplefilter("always")
         _tree_flatten(1)
     assert any("LeafSpec" in str(w.message) for w in caught)  # the warning these filters target
-    lightning_log = logging.getLogger("lightning.pytorch.utilities.rank_zero")
+    # rank_zero_info logs to the logger of whichever of these two modules was imported last
+    loggers = [
+        logging.getLogger(f"lightning.{p}.utilities.rank_zero") for p in ("pytorch", "fabric")
+    ]
     collect = _Collect()
-    lightning_log.addHandler(collect)
+    for logger in loggers:
+        logger.addHandler(collect)
     try:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
@@ -109,7 +113,8 @@ def test_third_party_lines_are_filtered_at_their_source() -> None:
             L.Trainer(logger=False, enable_checkpointing=False, enable_progress_bar=False)
             warnings.warn("another warning stays", UserWarning, stacklevel=1)
     finally:
-        lightning_log.removeHandler(collect)
+        for logger in loggers:
+            logger.removeHandler(collect)
     assert [str(w.message) for w in caught if "LeafSpec" in str(w.message)] == []
     assert "another warning stays" in [str(w.message) for w in caught]
     assert any("GPU available" in m for m in collect.messages), collect.messages
