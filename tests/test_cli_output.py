@@ -103,8 +103,10 @@ def test_third_party_lines_are_filtered_at_their_source() -> None:
         logging.getLogger(f"lightning.{p}.utilities.rank_zero") for p in ("pytorch", "fabric")
     ]
     collect = _Collect()
+    levels = [logger.level for logger in loggers]  # another test may have quieted Lightning
     for logger in loggers:
         logger.addHandler(collect)
+        logger.setLevel(logging.INFO)
     try:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
@@ -113,8 +115,9 @@ def test_third_party_lines_are_filtered_at_their_source() -> None:
             L.Trainer(logger=False, enable_checkpointing=False, enable_progress_bar=False)
             warnings.warn("another warning stays", UserWarning, stacklevel=1)
     finally:
-        for logger in loggers:
+        for logger, level in zip(loggers, levels, strict=True):
             logger.removeHandler(collect)
+            logger.setLevel(level)
     assert [str(w.message) for w in caught if "LeafSpec" in str(w.message)] == []
     assert "another warning stays" in [str(w.message) for w in caught]
     assert any("GPU available" in m for m in collect.messages), collect.messages
