@@ -8,7 +8,9 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import run_cli
+from conftest import composed, run_cli
+
+from cyclegan_lit.cli.hydra_folder import discard_fresh_folder_on_failure, tidy_fresh_folder
 
 
 @pytest.mark.slow
@@ -41,3 +43,14 @@ def test_a_command_that_fails_before_training_leaves_no_run_folder(
     assert not (tmp_path / "outputs").exists()  # no run folder, so no W&B run in it either
     assert not list(tmp_path.rglob("wandb"))
     print(f"{args[0]}: {elapsed:.1f} s")  # shown with -s: the no-network case does not retry
+
+
+def test_a_config_composed_by_a_script_has_no_run_folder_to_discard_or_tidy(tmp_path: Path) -> None:
+    """benchmarks/training_curve.py composes with Hydra's Compose API: HydraConfig is set, but no
+    run folder exists; both helpers must then do nothing (and tidy must run, not be a generator)."""
+    (tmp_path / "keep").mkdir()
+    with composed([], tmp_path):
+        with pytest.raises(ValueError), discard_fresh_folder_on_failure(tmp_path):
+            raise ValueError("a failure before training")
+        assert tidy_fresh_folder(tmp_path) is None
+    assert (tmp_path / "keep").is_dir()

@@ -17,25 +17,30 @@ from omegaconf import OmegaConf
 from cyclegan_lit.cli.run_files import rank
 
 
+def _hydra_run_folder() -> Path | None:
+    """The folder Hydra created for this invocation; None outside a Hydra run (a config composed
+    by a script with the Compose API, as benchmarks/training_curve.py does, has none)."""
+    if not HydraConfig.initialized():
+        return None
+    folder = OmegaConf.select(HydraConfig.get(), "runtime.output_dir", default=None)
+    return None if folder is None else Path(folder)
+
+
 def hydra_job_folder() -> Path | None:
     """The folder Hydra created for this sweep job (None outside a sweep)."""
     if not HydraConfig.initialized() or HydraConfig.get().mode != RunMode.MULTIRUN:
         return None
-    return Path(HydraConfig.get().runtime.output_dir)
+    return _hydra_run_folder()
 
 
 def tidy_fresh_folder(output_dir: Path) -> None:
     """After a resume that continued another run folder, remove the folder Hydra created for this
     invocation when it holds only Hydra's own files, appending its log to the run's log. A sweep
     job's folder stays: the sweep's summary reads its ``metrics.json``."""
-    if not HydraConfig.initialized() or rank() != 0:
+    fresh = _hydra_run_folder()
+    if fresh is None or rank() != 0:
         return
     hydra_cfg = HydraConfig.get()
-    output_dir = OmegaConf.select(hydra_cfg, "runtime.output_dir", default=None)
-    if output_dir is None:  # composed by a script (Compose API), not run by Hydra: no run folder
-        yield
-        return
-    fresh = Path(output_dir)
     if hydra_cfg.mode == RunMode.MULTIRUN or fresh.resolve() == output_dir.resolve():
         return
     log_name = f"{hydra_cfg.job.name}.log"
@@ -64,13 +69,8 @@ def discard_fresh_folder_on_failure(log_dir: Path) -> Iterator[None]:
     if not HydraConfig.initialized() or HydraConfig.get().mode == RunMode.MULTIRUN or rank() != 0:
         yield
         return
-    hydra_cfg = HydraConfig.get()
-    output_dir = OmegaConf.select(hydra_cfg, "runtime.output_dir", default=None)
-    if output_dir is None:  # composed by a script (Compose API), not run by Hydra: no run folder
-        yield
-        return
-    fresh = Path(output_dir)
-    if not _holds_only_hydras_files(fresh, f"{hydra_cfg.job.name}.log"):
+    hydra_cfg, fresh = HydraConfig.get(), _hydra_run_folder()
+    if fresh is None or not _holds_only_hydras_files(fresh, f"{hydra_cfg.job.name}.log"):
         yield
         return
     try:
