@@ -84,10 +84,12 @@ def test_standard_datasets_train_with_the_reference_defaults(option: str, tmp_pa
 @pytest.mark.parametrize(
     ("overrides", "generator", "discriminator", "policy"),
     [
-        ([], "unet_128", "basic", "linear"),  # the built-in data's U-Net (num_downs 6)
-        (["model=resnet9"], "resnet_9blocks", "basic", "linear"),
+        # the built-in data's U-Net (num_downs 6) and 2-layer PatchGAN, unless chosen
+        ([], "unet_128", "n_layers", "linear"),
+        (["model=resnet9"], "resnet_9blocks", "n_layers", "linear"),
         (["data=horse2zebra"], "resnet_9blocks", "basic", "linear"),
-        (["model=unet256", "model/scheduler=cosine"], "unet_256", "basic", "cosine"),
+        (["model=unet256", "model/scheduler=cosine"], "unet_256", "n_layers", "cosine"),
+        (["model/discriminator=basic"], "unet_128", "basic", "linear"),
         (["model/generator=unet_128", "model/discriminator=pixel"], "unet_128", "pixel", "linear"),
         (["model=resnet6", "model/discriminator=n_layers"], "resnet_6blocks", "n_layers", "linear"),
     ],
