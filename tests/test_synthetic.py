@@ -162,6 +162,7 @@ def translate_through_scene(image: np.ndarray, style: str) -> np.ndarray:
     return np.clip(np.rint(out), 0, 255).astype(np.uint8)
 
 
+@pytest.mark.slow
 def test_each_domain_determines_the_other_through_the_scene():
     """One-to-one on the renderer itself, for every test scene of the default run (20 scenes
     after 2 x 200 training scenes, 64 px): the objects decoded from A and from B are the scene's

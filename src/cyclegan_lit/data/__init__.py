@@ -6,8 +6,7 @@ importing torch and Lightning.
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from cyclegan_lit.lazy_exports import lazy_getattr
 
 _EXPORTS = {
     "UnpairedDataModule": "datamodule",
@@ -27,8 +26,4 @@ _EXPORTS = {
 __all__ = sorted(_EXPORTS)
 
 
-def __getattr__(name: str) -> Any:
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    return getattr(importlib.import_module(f"{__name__}.{module}"), name)
+__getattr__ = lazy_getattr(__name__, _EXPORTS)

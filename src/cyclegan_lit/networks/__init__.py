@@ -6,8 +6,7 @@ torch: the configs compose, and every command's ``--help`` answers, in a fractio
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from cyclegan_lit.lazy_exports import lazy_getattr
 
 _EXPORTS = {
     "DISCRIMINATOR_ALIASES": "options",
@@ -43,8 +42,4 @@ _EXPORTS = {
 __all__ = sorted(_EXPORTS)
 
 
-def __getattr__(name: str) -> Any:
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    return getattr(importlib.import_module(f"{__name__}.{module}"), name)
+__getattr__ = lazy_getattr(__name__, _EXPORTS)
