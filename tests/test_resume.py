@@ -57,21 +57,27 @@ def _losses(log_dir: Path) -> dict[int, float]:
 
 
 @pytest.mark.slow
-def test_a_run_resumed_inside_an_epoch_ends_bit_identical(tmp_path: Path, cli_env) -> None:
+@pytest.mark.parametrize(
+    ("stop", "epoch"), [(16, 1), (12, 0)], ids=["inside_epoch_1", "at_epoch_0s_last_batch"]
+)
+def test_a_run_resumed_inside_an_epoch_ends_bit_identical(
+    tmp_path: Path, cli_env, stop: int, epoch: int
+) -> None:
     data = f"paths.data_dir={tmp_path / 'data'}"
     full = run_cli([*RUN, data, "paths.log_dir=full"], tmp_path, cli_env)
     assert full.returncode == 0, full.stderr
-    # Killed right after the checkpoint of batch 8 (epoch 1, batch 2): only the interval
-    # checkpoint exists, as when a job is preempted.
+    # Stopped right after the interval checkpoint of step 16 (epoch 1, batch 2) or of step 12
+    # (epoch 0's last batch, where the save waits for the epoch's end and its learning-rate step):
+    # only the interval checkpoint exists, as when a job is preempted.
     stopped = run_cli(
-        [*RUN, data, "paths.log_dir=part", "+trainer.max_steps=16",
+        [*RUN, data, "paths.log_dir=part", f"+trainer.max_steps={stop}",
          "~callbacks.model_checkpoint_last", "~callbacks.model_checkpoint"],
         tmp_path,
         cli_env,
     )  # fmt: skip
     assert stopped.returncode == 0, stopped.stderr
     part = _checkpoint(tmp_path / "part")
-    assert (part["epoch"], part["global_step"]) == (1, 16)
+    assert (part["epoch"], part["global_step"]) == (epoch, stop)
     (ckpt,) = (tmp_path / "part").glob("*/*/checkpoints/last.ckpt")
     resumed = run_cli([*RUN, data, "paths.log_dir=resumed", f"ckpt_path={ckpt}"], tmp_path, cli_env)
     assert resumed.returncode == 0, resumed.stderr
@@ -83,8 +89,24 @@ def test_a_run_resumed_inside_an_epoch_ends_bit_identical(tmp_path: Path, cli_en
     assert again["global_step"] == end["global_step"] == 36
     for name, value in end["state_dict"].items():
         assert torch.equal(value, again["state_dict"][name]), name
-    # one CSV file, every step once, with the uninterrupted run's losses (the stop was at batch 8)
+    # one CSV file, every step once, with the uninterrupted run's losses
     assert _losses(tmp_path / "full") == _losses(tmp_path / "part")
+
+
+def test_last_ckpt_is_written_inside_an_epoch_on_the_time_interval(tmp_path: Path, cli_env) -> None:
+    """The default interval is one of time; Lightning's own ModelCheckpoint ignores it under
+    manual optimization and would leave nothing to resume from until the epoch's end."""
+    run = [*RUN[:-2], "callbacks.model_checkpoint_interval.train_time_interval.minutes=0"]
+    stopped = run_cli(
+        [*run, f"paths.data_dir={tmp_path / 'data'}", "paths.log_dir=part", "+trainer.max_steps=6",
+         "~callbacks.model_checkpoint_last", "~callbacks.model_checkpoint"],
+        tmp_path,
+        cli_env,
+    )  # fmt: skip
+    assert stopped.returncode == 0, stopped.stderr
+    assert "pre-optimization" not in stopped.stderr  # Lightning's warning, not ours to act on
+    part = _checkpoint(tmp_path / "part")
+    assert (part["epoch"], part["global_step"]) == (0, 6)  # batch 3 of 6
 
 
 @pytest.mark.slow

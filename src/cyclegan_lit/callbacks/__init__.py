@@ -1,5 +1,5 @@
-"""Lightning callbacks (image grids, throughput, saving on interrupt) and Hydra callbacks (sweep
-guard and summary).
+"""Lightning callbacks (image grids, throughput, saving inside an epoch and on interrupt) and
+Hydra callbacks (sweep guard and summary).
 
 Names are imported lazily: Hydra builds the sweep callbacks (``sweep``, torch-free) before a run
 starts, and Lightning is then imported only once the run needs it, after Hydra has set up the
@@ -13,6 +13,7 @@ from cyclegan_lit.lazy_exports import lazy_getattr
 _EXPORTS = {
     "ImageGridLogger": "image_grid",
     "visuals_to_grid": "image_grid",
+    "IntervalCheckpoint": "interval_checkpoint",
     "SaveOnInterrupt": "interrupt",
     "RefuseDDPInMultirun": "sweep",
     "SweepSummary": "sweep",
