@@ -56,10 +56,9 @@ def run_draws(
         if done.is_file():
             rows.append({"threads": t, "seed": s, **_metrics(done)})
             jobs.remove((t, s))
-    # threads that sleep rather than spin while they wait: another process on the same cores
-    # (a draw beside this one) then slows a run down instead of stalling it; the numbers are the
-    # same either way
-    env = {**os.environ, "WANDB_MODE": "disabled", "OMP_WAIT_POLICY": "PASSIVE"}
+    # cyclegan-train's threads sleep rather than spin while they wait, so a draw beside another
+    # is slowed down, not stalled (cyclegan_lit.machine.openmp_threads_sleep_while_waiting)
+    env = {**os.environ, "WANDB_MODE": "disabled"}
     env.pop("OMP_NUM_THREADS", None)
     pending = list(jobs)
     while pending:

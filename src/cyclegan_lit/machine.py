@@ -82,6 +82,20 @@ def set_torch_threads(
     )
 
 
+def openmp_threads_sleep_while_waiting() -> None:
+    """Make torch's idle OpenMP threads sleep rather than spin (``OMP_WAIT_POLICY=PASSIVE``),
+    unless the user set ``OMP_WAIT_POLICY`` or ``GOMP_SPINCOUNT``.
+
+    By default torch's OpenMP (libgomp) spins a waiting thread up to 300 000 rounds before it
+    sleeps. With another process on a core, the thread it waits for is descheduled and the spin
+    burns the time slice that thread needs: beside a busy neighbour the default run went 2-3x
+    slower than at one thread (``benchmarks/threads_under_load.py``); on a quiet machine the
+    policy makes no difference. libgomp reads it once, when torch loads it: call this first.
+    """
+    if "OMP_WAIT_POLICY" not in os.environ and "GOMP_SPINCOUNT" not in os.environ:
+        os.environ["OMP_WAIT_POLICY"] = "PASSIVE"
+
+
 def cpu_model() -> str:
     """The CPU's model name (Linux ``/proc/cpuinfo``), else what ``platform`` says."""
     try:

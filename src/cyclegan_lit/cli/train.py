@@ -47,7 +47,7 @@ from cyclegan_lit.cli.run_files import (
 )
 from cyclegan_lit.cli.wandb_runs import finish_wandb, name_sweep_job
 from cyclegan_lit.config_store import config_dir
-from cyclegan_lit.machine import cpu_has_bf16, set_torch_threads
+from cyclegan_lit.machine import cpu_has_bf16, openmp_threads_sleep_while_waiting, set_torch_threads
 
 if TYPE_CHECKING:
     import lightning as L
@@ -293,6 +293,7 @@ def instantiate_all(group: DictConfig | None) -> list[Any]:
 
 def main() -> None:
     """Console entry point: ``cyclegan-train [overrides]``."""
+    openmp_threads_sleep_while_waiting()  # before torch loads its OpenMP
     os.environ.setdefault("WANDB_SILENT", "true")  # no banners; the W&B location is printed last
 
     @hydra.main(version_base="1.3", config_path=str(config_dir()), config_name="train")
