@@ -164,7 +164,7 @@ def test_last_of_other_commands_skips_a_truncated_newest_checkpoint(tmp_path: Pa
     """`ckpt_path=last` of cyclegan-translate, -eval and -export: the newest of any run."""
     from omegaconf import OmegaConf
 
-    from cyclegan_lit.cli.run_files import resolve_ckpt_path
+    from cyclegan_lit.cli.resume import resolve_ckpt_path
 
     good = tmp_path / "outputs" / "day" / "08-00" / "checkpoints" / "last.ckpt"
     cut = tmp_path / "outputs" / "day" / "09-00" / "checkpoints" / "last.ckpt"

@@ -13,7 +13,8 @@ import torch
 from conftest import run_cli
 from omegaconf import OmegaConf
 
-from cyclegan_lit.cli.run_files import find_last_of_same_command, run_folder_of, wandb_run_id
+from cyclegan_lit.cli.resume import find_last_of_same_command, run_folder_of
+from cyclegan_lit.cli.wandb_runs import wandb_run_id
 
 # 2 batches per epoch, 2 epochs
 TWO_EPOCHS = [

@@ -14,7 +14,7 @@ job; submitit's (SIGUSR2) exits at once. While training, this callback holds suc
 the signal stops training after the current batch (the same stop as SIGTERM, agreed by all DDP
 ranks), ``last.ckpt`` is written, and then the original handler runs, so it checkpoints a
 consistent state and requeues the job. The requeued job resumes from the newest checkpoint in its
-run folder (see ``cyclegan_lit.cli.run_files.plan_resume``).
+run folder (see ``cyclegan_lit.cli.resume.plan_resume``).
 """
 
 from __future__ import annotations

@@ -15,6 +15,13 @@ import sys
 _LOGGER_NAME = "cyclegan_lit"
 
 
+def rank() -> int:
+    """This process's global rank as Lightning knows it (0 outside a distributed run)."""
+    from lightning.fabric.utilities.rank_zero import rank_zero_only
+
+    return int(getattr(rank_zero_only, "rank", 0))
+
+
 def say(text: str, err: bool = True) -> None:
     """Print ``text`` (stderr, or stdout with ``err=False``) and write it to the run's log file."""
     print(text, file=sys.stderr if err else sys.stdout, flush=True)

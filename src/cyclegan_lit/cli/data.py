@@ -23,7 +23,6 @@ from cyclegan_lit.data.download import (
     verify_download,
 )
 from cyclegan_lit.data.registry import BASE_URL_ENV, STANDARD_DATASETS, get_spec
-from cyclegan_lit.machine import openmp_threads_sleep_while_waiting
 
 PROG = "cyclegan-data"
 
@@ -97,7 +96,6 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Console entry point; returns the exit status (0 on success, 1 with a one-line error)."""
-    openmp_threads_sleep_while_waiting()  # before torch loads its OpenMP
     args = build_parser().parse_args(argv)
     try:
         args.run(args)

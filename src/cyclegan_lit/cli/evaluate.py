@@ -30,10 +30,9 @@ from rich.table import Table
 
 from cyclegan_lit.callbacks.sweep import METRICS_FILE
 from cyclegan_lit.cli.errors import exit_on_user_error
-from cyclegan_lit.cli.run_files import resolve_ckpt_path
+from cyclegan_lit.cli.resume import resolve_ckpt_path
 from cyclegan_lit.cli.translate import output_folder, pick_device
 from cyclegan_lit.config_store import config_dir
-from cyclegan_lit.machine import openmp_threads_sleep_while_waiting
 
 if TYPE_CHECKING:
     import lightning as L
@@ -246,7 +245,6 @@ def _plain(node: Any) -> Any:
 
 def main() -> None:
     """Console entry point: ``cyclegan-eval ckpt_path=... [data=...]``."""
-    openmp_threads_sleep_while_waiting()  # before torch loads its OpenMP
 
     @hydra.main(version_base="1.3", config_path=str(config_dir()), config_name="eval")
     def _main(cfg: DictConfig) -> None:

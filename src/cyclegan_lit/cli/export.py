@@ -19,9 +19,8 @@ import hydra
 from omegaconf import DictConfig, OmegaConf
 
 from cyclegan_lit.cli.errors import exit_on_user_error
-from cyclegan_lit.cli.run_files import resolve_ckpt_path
+from cyclegan_lit.cli.resume import resolve_ckpt_path
 from cyclegan_lit.config_store import config_dir
-from cyclegan_lit.machine import openmp_threads_sleep_while_waiting
 
 if TYPE_CHECKING:
     from cyclegan_lit.inference.export import ExportResult
@@ -94,7 +93,6 @@ def print_result(result: ExportResult) -> None:
 
 def main() -> None:
     """Console entry point: ``cyclegan-export ckpt_path=... [format=...] [direction=...]``."""
-    openmp_threads_sleep_while_waiting()  # before torch loads its OpenMP
 
     @hydra.main(version_base="1.3", config_path=str(config_dir()), config_name="export")
     def _main(cfg: DictConfig) -> None:

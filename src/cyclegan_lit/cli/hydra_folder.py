@@ -14,7 +14,7 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import OmegaConf
 
-from cyclegan_lit.cli.run_files import rank
+from cyclegan_lit.cli.console import rank
 
 
 def _hydra_run_folder() -> Path | None:

@@ -1,9 +1,12 @@
 """What `cyclegan-train` checks before W&B starts a run and before any training, each failure one
-line naming the option: a group's base chosen as an option, images the networks cannot take (the
-generator named as the user chose it), data that cannot be fetched or found."""
+line naming the option: a group's base chosen as an option, an output folder that cannot be
+written, images the networks cannot take (the generator named as the user chose it), data that
+cannot be fetched or found."""
 
 from __future__ import annotations
 
+import tempfile
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from cyclegan_lit.config_store import BASE
@@ -54,3 +57,17 @@ def config_choice(group: str) -> str | None:
         return None
     choice = HydraConfig.get().runtime.choices.get(group)
     return None if choice is None else str(choice)
+
+
+def check_writable(folder: Path, option: str) -> None:
+    """One line naming ``option`` when ``folder`` cannot be created or written, before any work
+    (a real write: permission bits say nothing for root)."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=folder):
+            pass
+    except OSError as err:
+        raise OSError(
+            f"{option}={folder}: cannot create or write this folder "
+            f"({err.strerror or type(err).__name__}); set {option} to a folder you can write"
+        ) from None

@@ -39,7 +39,7 @@ def quiet_third_party() -> None:
     # Lightning advertises its LitLogger service on every Trainer ("💡 Tip: ... litlogger")
     for name in ("lightning.pytorch.utilities.rank_zero", "lightning.fabric.utilities.rank_zero"):
         logging.getLogger(name).addFilter(_LITLOGGER_TIP)
-    # a resumed run continues its own folder on purpose (run_files.continue_run), so Lightning's
+    # a resumed run continues its own folder on purpose (resume.continue_run), so Lightning's
     # "Checkpoint directory ... exists and is not empty" is expected, not a warning
     warnings.filterwarnings(
         "ignore",

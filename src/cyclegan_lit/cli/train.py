@@ -22,32 +22,26 @@ import hydra
 from hydra.errors import InstantiationException
 from omegaconf import DictConfig, OmegaConf
 
-from cyclegan_lit.cli.console import one_console_for_lightning, say
+from cyclegan_lit.cli.config_tree import print_config_tree, save_config_tree
+from cyclegan_lit.cli.console import one_console_for_lightning, rank, say
 from cyclegan_lit.cli.errors import exit_on_user_error, run_hydra_app, task_started
 from cyclegan_lit.cli.hydra_folder import (
     discard_fresh_folder_on_failure,
     hydra_job_folder,
     tidy_fresh_folder,
 )
-from cyclegan_lit.cli.preflight import check_data, check_image_size, refuse_base_choices
-from cyclegan_lit.cli.quiet import quiet_third_party, quiet_wandb_logger
-from cyclegan_lit.cli.run_files import (
-    Resume,
+from cyclegan_lit.cli.preflight import (
+    check_data,
+    check_image_size,
     check_writable,
-    continue_csv,
-    continue_run,
-    exit_interrupted,
-    plan_resume,
-    print_config_tree,
-    print_outputs,
-    rank,
-    save_config_tree,
-    save_metrics,
-    scalars,
+    refuse_base_choices,
 )
+from cyclegan_lit.cli.quiet import quiet_third_party, quiet_wandb_logger
+from cyclegan_lit.cli.resume import Resume, continue_from, start_resume
+from cyclegan_lit.cli.run_report import exit_interrupted, print_outputs, save_metrics, scalars
 from cyclegan_lit.cli.wandb_runs import finish_wandb, name_sweep_job
 from cyclegan_lit.config_store import config_dir
-from cyclegan_lit.machine import cpu_has_bf16, openmp_threads_sleep_while_waiting, set_torch_threads
+from cyclegan_lit.machine import cpu_has_bf16, set_torch_threads
 
 if TYPE_CHECKING:
     import lightning as L
@@ -77,15 +71,12 @@ def train(cfg: DictConfig) -> dict[str, float]:
         choose_torch_threads(cfg)
         # a resume continues its run's folder, CSV file and W&B run: redirect them before
         # anything that interpolates ${paths.output_dir} is instantiated
-        resume = plan_resume(cfg)
-        continues_a_run = resume is not None and resume.run_dir is not None
-        if continues_a_run:
-            continue_run(cfg, resume)
+        resume = start_resume(cfg)
         run = set_up(cfg, resume)
     try:
         return fit_and_test(run)
     finally:
-        if continues_a_run:
+        if resume is not None and resume.continues_a_run:
             tidy_fresh_folder(Path(cfg.paths.output_dir))
 
 
@@ -118,10 +109,9 @@ def set_up(cfg: DictConfig, resume: Resume | None) -> Run:
     trainer = build_trainer(cfg.trainer, callbacks, loggers)
     ckpt_path = None if resume is None else str(resume.ckpt)
     if resume is not None:
-        from cyclegan_lit.checkpoint_io import check_resumable
-
-        check_resumable(resume.ckpt, model, trainer.max_epochs if cfg.get("train", True) else None)
-        announce_resume(resume, continue_csv(loggers, resume.next_logged_step))
+        continue_from(
+            resume, model, loggers, trainer.max_epochs if cfg.get("train", True) else None
+        )
     if rank() == 0:
         check_data(datamodule, "fit" if cfg.get("train", True) else "test")
     save_config_tree(cfg, output_dir / "config_tree.log")
@@ -168,19 +158,6 @@ def choose_torch_threads(cfg: DictConfig) -> None:
     line = set_torch_threads(workers, processes, requested=cfg.get("torch_threads"))
     if line is not None and rank() == 0:
         say(f"cyclegan-train: {line}")
-
-
-def announce_resume(resume: Resume, dropped_rows: int) -> None:
-    """One line: which run continues, from which checkpoint, where in training."""
-    if rank() != 0:
-        return
-    where = f"epoch {resume.epoch}, step {resume.global_step}"
-    if resume.run_dir is None:
-        line = f"resuming from {resume.ckpt} ({where}) in a new run folder (it is in none)"
-    else:
-        dropped = f"; {dropped_rows} CSV rows logged after it dropped" if dropped_rows else ""
-        line = f"resuming {resume.run_dir} from {resume.ckpt} ({where}{dropped})"
-    say(f"cyclegan-train: {line}")
 
 
 def open_loggers(loggers: list[Logger], params: Any) -> list[Logger]:
@@ -293,7 +270,6 @@ def instantiate_all(group: DictConfig | None) -> list[Any]:
 
 def main() -> None:
     """Console entry point: ``cyclegan-train [overrides]``."""
-    openmp_threads_sleep_while_waiting()  # before torch loads its OpenMP
     os.environ.setdefault("WANDB_SILENT", "true")  # no banners; the W&B location is printed last
 
     @hydra.main(version_base="1.3", config_path=str(config_dir()), config_name="train")

@@ -27,9 +27,8 @@ from PIL import Image
 from rich.progress import Progress
 
 from cyclegan_lit.cli.errors import exit_on_user_error
-from cyclegan_lit.cli.run_files import resolve_ckpt_path
+from cyclegan_lit.cli.resume import resolve_ckpt_path
 from cyclegan_lit.config_store import config_dir
-from cyclegan_lit.machine import openmp_threads_sleep_while_waiting
 
 if TYPE_CHECKING:
     import torch
@@ -245,7 +244,6 @@ def _print_report(report: Report, output_dir: Path) -> None:
 
 def main() -> None:
     """Console entry point: ``cyclegan-translate input=... (ckpt_path=... | pretrained=...)``."""
-    openmp_threads_sleep_while_waiting()  # before torch loads its OpenMP
 
     @hydra.main(version_base="1.3", config_path=str(config_dir()), config_name="translate")
     def _main(cfg: DictConfig) -> None:

@@ -6,6 +6,7 @@ log into the first job's run (W&B keeps one run per process until wandb.finish()
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -42,3 +43,19 @@ def finish_wandb(loggers: list[Logger]) -> None:
 
         if wandb.run is not None:
             wandb.finish()
+
+
+def wandb_run_id(wandb_dir: Path) -> str | None:
+    """The id of the newest W&B run in ``wandb_dir``: from the ``latest-run`` link, else from the
+    newest ``run-<time>-<id>`` / ``offline-run-<time>-<id>`` folder."""
+    if not wandb_dir.is_dir():
+        return None
+    latest = wandb_dir / "latest-run"
+    names = [latest.resolve().name] if latest.exists() else []
+    runs = [p.name for p in wandb_dir.iterdir() if p.is_dir() and "run-" in p.name]
+    names += sorted(runs, key=lambda n: n.split("run-", 1)[1], reverse=True)
+    for name in names:
+        match = re.fullmatch(r"(?:offline-)?run-\d{8}_\d{6}-([A-Za-z0-9]+)", name)
+        if match:
+            return match.group(1)
+    return None

@@ -1,6 +1,10 @@
-"""What a run leaves in its folder and says on screen: the config tree, ``metrics.json``, where the
-checkpoints, grids and logs went; which checkpoint ``ckpt_path=last`` means; and how a resumed
-run continues in its own folder, CSV file and W&B run instead of starting new ones.
+"""Resuming a run: which checkpoint ``ckpt_path`` (a file or ``last``) or a requeued SLURM job
+means, and how the resumed run continues in its own folder, CSV file and W&B run instead of
+starting new ones.
+
+    resume = start_resume(cfg)          # before anything interpolates ${paths.output_dir}
+    ...                                 # build the model, trainer and loggers
+    continue_from(resume, model, loggers, max_epochs)  # one line if it cannot resume
 
 torch and Lightning are imported inside the functions that need them: ``cyclegan-eval``,
 ``-export`` and ``-translate`` import ``resolve_ckpt_path`` from here, and their ``--help`` (like
@@ -10,11 +14,7 @@ torch and Lightning are imported inside the functions that need them: ``cyclegan
 from __future__ import annotations
 
 import csv
-import json
 import os
-import re
-import signal
-import tempfile
 import warnings
 from dataclasses import dataclass
 from datetime import datetime
@@ -25,78 +25,13 @@ from zipfile import BadZipFile, ZipFile
 from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf, open_dict
-from rich.console import Console
-from rich.syntax import Syntax
-from rich.tree import Tree
 
-from cyclegan_lit.callbacks.sweep import METRICS_FILE
-from cyclegan_lit.cli.console import say
+from cyclegan_lit.cli.console import rank, say
+from cyclegan_lit.cli.wandb_runs import wandb_run_id
 
 if TYPE_CHECKING:
     import lightning as L
     from lightning.pytorch.loggers import Logger
-
-# Groups printed first in the config tree, in the order a reader wants them.
-TREE_ORDER = ("data", "model", "callbacks", "logger", "trainer", "paths")
-
-
-def rank() -> int:
-    """This process's global rank as Lightning knows it (0 outside a distributed run)."""
-    from lightning.fabric.utilities.rank_zero import rank_zero_only
-
-    return int(getattr(rank_zero_only, "rank", 0))
-
-
-def is_complete_checkpoint(path: str | Path) -> bool:
-    """A torch checkpoint is a zip whose directory is written last: a cut file has none."""
-    try:
-        with ZipFile(path):
-            return True
-    except (OSError, BadZipFile):
-        return False
-
-
-def _config_tree(cfg: DictConfig) -> Tree:
-    tree = Tree("config", guide_style="dim")
-    keys = [k for k in TREE_ORDER if k in cfg] + [k for k in cfg if k not in TREE_ORDER]
-    for key in keys:
-        node = cfg[key]
-        text = OmegaConf.to_yaml(node, resolve=True) if isinstance(node, DictConfig) else str(node)
-        tree.add(key).add(Syntax(text.rstrip(), "yaml", theme="ansi_dark"))
-    return tree
-
-
-def print_config_tree(cfg: DictConfig, save_to: Path | None = None) -> None:
-    """Print the composed config as a rich tree (one branch per group); also write it to a file."""
-    if rank() != 0:
-        return
-    Console().print(_config_tree(cfg))
-    if save_to is not None:
-        save_config_tree(cfg, save_to)
-
-
-def save_config_tree(cfg: DictConfig, path: Path) -> None:
-    """Write the config tree to ``path`` (a resumed run writes it only once the checkpoint passed
-    its checks, so that a refused resume leaves the run's folder as it was)."""
-    if rank() != 0:
-        return
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "w") as file:
-        Console(file=file, width=120, color_system=None).print(_config_tree(cfg))
-
-
-def check_writable(folder: Path, option: str) -> None:
-    """One line naming ``option`` when ``folder`` cannot be created or written, before any work
-    (a real write: permission bits say nothing for root)."""
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-        with tempfile.TemporaryFile(dir=folder):
-            pass
-    except OSError as err:
-        raise OSError(
-            f"{option}={folder}: cannot create or write this folder "
-            f"({err.strerror or type(err).__name__}); set {option} to a folder you can write"
-        ) from None
 
 
 def resolve_ckpt_path(ckpt_path: str | None, paths: DictConfig) -> str | None:
@@ -119,7 +54,13 @@ def resolve_ckpt_path(ckpt_path: str | None, paths: DictConfig) -> str | None:
     )
 
 
-# --- resuming a run in its own folder ----------------------------------------------------------
+def is_complete_checkpoint(path: str | Path) -> bool:
+    """A torch checkpoint is a zip whose directory is written last: a cut file has none."""
+    try:
+        with ZipFile(path):
+            return True
+    except (OSError, BadZipFile):
+        return False
 
 
 @dataclass(frozen=True)
@@ -134,6 +75,31 @@ class Resume:
     epoch: int = 0
     global_step: int = 0
     next_logged_step: int = 0
+
+    @property
+    def continues_a_run(self) -> bool:
+        """Whether it continues a run folder (its checkpoints, CSV file and W&B run)."""
+        return self.run_dir is not None
+
+
+def start_resume(cfg: DictConfig) -> Resume | None:
+    """The checkpoint this invocation resumes from (None: a fresh run); when it belongs to a run
+    folder, ``cfg`` is pointed at that run (``continue_run``)."""
+    resume = plan_resume(cfg)
+    if resume is not None and resume.continues_a_run:
+        continue_run(cfg, resume)
+    return resume
+
+
+def continue_from(
+    resume: Resume, model: L.LightningModule, loggers: list[Logger], max_epochs: int | None
+) -> None:
+    """Refuse, in one line, a checkpoint that cannot resume ``model`` (or has trained all
+    ``max_epochs``: None when only testing); then continue the CSV files and say where."""
+    from cyclegan_lit.checkpoint_io import check_resumable
+
+    check_resumable(resume.ckpt, model, max_epochs)
+    announce_resume(resume, continue_csv(loggers, resume.next_logged_step))
 
 
 def is_run_folder(folder: Path) -> bool:
@@ -283,22 +249,6 @@ def _latest_version(folder: Path) -> int | None:
     return max(numbers, default=None)
 
 
-def wandb_run_id(wandb_dir: Path) -> str | None:
-    """The id of the newest W&B run in ``wandb_dir``: from the ``latest-run`` link, else from the
-    newest ``run-<time>-<id>`` / ``offline-run-<time>-<id>`` folder."""
-    if not wandb_dir.is_dir():
-        return None
-    latest = wandb_dir / "latest-run"
-    names = [latest.resolve().name] if latest.exists() else []
-    runs = [p.name for p in wandb_dir.iterdir() if p.is_dir() and "run-" in p.name]
-    names += sorted(runs, key=lambda n: n.split("run-", 1)[1], reverse=True)
-    for name in names:
-        match = re.fullmatch(r"(?:offline-)?run-\d{8}_\d{6}-([A-Za-z0-9]+)", name)
-        if match:
-            return match.group(1)
-    return None
-
-
 def continue_csv(loggers: list[Logger], next_step: int) -> int:
     """Continue each CSV logger's ``metrics.csv`` instead of letting Lightning delete it.
 
@@ -346,64 +296,14 @@ def _step(row: dict[str, str]) -> float:
         return 0
 
 
-def scalars(metrics: dict[str, Any]) -> dict[str, float]:
-    """The single-number entries of Lightning's ``callback_metrics``, as floats."""
-    return {name: float(value) for name, value in metrics.items() if value.numel() == 1}
-
-
-def save_metrics(output_dir: Path, metrics: dict[str, float], folder: Path | None = None) -> None:
-    """Write ``metrics.json`` into ``folder`` (default: ``output_dir``): the final metrics and the
-    job's identity (the sweep summary's)."""
-    path = (folder or output_dir) / METRICS_FILE
-    record: dict[str, Any] = {"metrics": metrics, "output_dir": str(output_dir)}
-    if HydraConfig.initialized():
-        job = HydraConfig.get().job
-        record.update(job_num=job.get("num", 0), overrides=list(HydraConfig.get().overrides.task))
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(record, indent=2) + "\n")
-
-
-def print_outputs(trainer: L.Trainer, output_dir: Path) -> None:
-    """Say where the checkpoints, metrics, logs and image grids are (those that were written: a
-    ``debug=fdr`` run writes no checkpoint), and how to sync an offline W&B run."""
-    from lightning.pytorch.loggers import WandbLogger
-
-    lines = [f"Run folder:   {output_dir.resolve()}"]
-    ckpt_dirs = {cb.dirpath for cb in trainer.checkpoint_callbacks if getattr(cb, "dirpath", None)}
-    lines += [f"Checkpoints:  {d}" for d in sorted(ckpt_dirs) if any(Path(d).glob("*.ckpt"))]
-    for label, path in (
-        ("Image grids:", output_dir / "images"),
-        ("Metrics:", output_dir / METRICS_FILE),
-    ):
-        if path.exists():
-            lines.append(f"{label:<13} {path.resolve()}")
-    for logger in trainer.loggers:
-        if isinstance(logger, WandbLogger):
-            run = logger.experiment
-            if run.settings.mode == "offline":
-                run_dir = Path(run.dir).parent
-                # a resumed run has one folder per invocation; wandb sync joins them into one run
-                parts = sorted(run_dir.parent.glob(f"offline-run-*-{run.id}")) or [run_dir]
-                synced = " ".join(str(p) for p in parts)
-                lines.append(f"W&B (offline): {run_dir}  ->  upload with: wandb sync {synced}")
-            elif run.url:
-                lines.append(f"W&B:          {run.url}")
-        elif logger.log_dir and Path(logger.log_dir).is_dir():
-            lines.append(f"{type(logger).__name__}:  {Path(logger.log_dir).resolve()}")
-    say("\n".join(lines), err=False)
-
-
-def exit_interrupted(trainer: L.Trainer) -> None:
-    """After SIGTERM or Ctrl+C: say where the checkpoint is and exit with 128 + the signal."""
-    from cyclegan_lit.callbacks.interrupt import SaveOnInterrupt
-
-    saver = next((c for c in trainer.callbacks if isinstance(c, SaveOnInterrupt)), None)
-    signum = saver.signal if saver is not None and saver.signal else signal.SIGTERM
-    epoch, batch = trainer.current_epoch, trainer.fit_loop.epoch_loop.batch_progress.current
-    where = f"epoch {epoch}, after batch {batch.processed}"
-    if saver is not None and saver.saved is not None:
-        message = f"saved {saver.saved}; resume with ckpt_path={saver.saved}"
+def announce_resume(resume: Resume, dropped_rows: int) -> None:
+    """One line: which run continues, from which checkpoint, where in training."""
+    if rank() != 0:
+        return
+    where = f"epoch {resume.epoch}, step {resume.global_step}"
+    if resume.run_dir is None:
+        line = f"resuming from {resume.ckpt} ({where}) in a new run folder (it is in none)"
     else:
-        message = "no checkpoint written (callbacks.save_on_interrupt is off)"
-    say(f"cyclegan-train: stopped by {signum.name} at {where}: {message}")
-    raise SystemExit(128 + int(signum))
+        dropped = f"; {dropped_rows} CSV rows logged after it dropped" if dropped_rows else ""
+        line = f"resuming {resume.run_dir} from {resume.ckpt} ({where}{dropped})"
+    say(f"cyclegan-train: {line}")
