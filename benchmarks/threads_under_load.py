@@ -11,8 +11,10 @@ first 30. The neighbours are what a user's machine has running beside a training
   OpenMP's own default wait (it spins up to 300 000 rounds before it sleeps);
 - ``one busy core``: a process that keeps one core busy (a browser tab, a compile).
 
-Thread counts are set with ``+torch_threads=N``; "spinning" sets ``GOMP_SPINCOUNT=300000``, the
-default of torch's OpenMP (libgomp), which ``cyclegan-train`` leaves alone when it is set.
+"default" is what a user gets: torch's thread count, then ``FreeCoreThreads`` (on by default)
+following the free cores every 5 s. The fixed counts are set with ``+torch_threads=N``, which
+turns that off; "sleeping" also sets ``OMP_WAIT_POLICY=PASSIVE`` (idle OpenMP threads sleep
+instead of spinning), the other remedy a user can choose.
 """
 
 from __future__ import annotations
@@ -60,8 +62,8 @@ def configurations(cores: int) -> dict[str, tuple[list[str], dict[str, str]]]:
             {},
         )
     if cores > 1:
-        configs[f"{cores} threads, spinning"] = (
-            [f"+torch_threads={cores}"], {"GOMP_SPINCOUNT": "300000"}
+        configs[f"{cores} threads, sleeping"] = (
+            [f"+torch_threads={cores}"], {"OMP_WAIT_POLICY": "PASSIVE"}
         )  # fmt: skip
     return configs
 

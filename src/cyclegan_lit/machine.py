@@ -6,7 +6,10 @@ from __future__ import annotations
 import functools
 import os
 import platform
+from collections.abc import Collection
 from pathlib import Path
+
+_TICKS_PER_SECOND = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
 
 # the flags that decide which fast paths a CPU has (bf16 speed, vector width)
 ISA_SHOWN = ("avx2", "avx512f", "avx512_bf16", "amx_bf16")
@@ -82,18 +85,31 @@ def set_torch_threads(
     )
 
 
-def openmp_threads_sleep_while_waiting() -> None:
-    """Make torch's idle OpenMP threads sleep rather than spin (``OMP_WAIT_POLICY=PASSIVE``),
-    unless the user set ``OMP_WAIT_POLICY`` or ``GOMP_SPINCOUNT``.
+def busy_core_seconds(cores: Collection[int]) -> float | None:
+    """Seconds the given cores have been busy since boot, all processes together (everything but
+    idle and I/O wait; steal counts, as a hypervisor gave that time to another machine); None
+    where ``/proc/stat`` cannot be read."""
+    try:
+        lines = Path("/proc/stat").read_text().splitlines()
+    except OSError:
+        return None
+    ticks = 0
+    for line in lines:
+        name, *fields = line.split()
+        if name.startswith("cpu") and name[3:].isdigit() and int(name[3:]) in cores:
+            values = [int(v) for v in fields[:8]]
+            ticks += sum(values) - values[3] - values[4]
+    return ticks / _TICKS_PER_SECOND
 
-    By default torch's OpenMP (libgomp) spins a waiting thread up to 300 000 rounds before it
-    sleeps. With another process on a core, the thread it waits for is descheduled and the spin
-    burns the time slice that thread needs: beside a busy neighbour the default run went 2-3x
-    slower than at one thread (``benchmarks/threads_under_load.py``); on a quiet machine the
-    policy makes no difference. libgomp reads it once, when torch loads it: call this first.
-    """
-    if "OMP_WAIT_POLICY" not in os.environ and "GOMP_SPINCOUNT" not in os.environ:
-        os.environ["OMP_WAIT_POLICY"] = "PASSIVE"
+
+def process_cpu_seconds(pid: int) -> float:
+    """CPU seconds process ``pid`` has used (all its threads); 0 where it cannot be read (gone)."""
+    try:
+        text = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return 0.0
+    fields = text.rsplit(")", 1)[1].split()  # after the command name, which may hold spaces
+    return (int(fields[11]) + int(fields[12])) / _TICKS_PER_SECOND  # utime, stime
 
 
 def cpu_model() -> str:

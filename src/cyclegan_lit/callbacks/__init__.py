@@ -1,5 +1,5 @@
-"""Lightning callbacks (image grids, throughput, saving inside an epoch and on interrupt) and
-Hydra callbacks (sweep guard and summary).
+"""Lightning callbacks (image grids, throughput, threads for the free cores, saving inside an
+epoch and on interrupt) and Hydra callbacks (sweep guard and summary).
 
 Names are imported lazily: Hydra builds the sweep callbacks (``sweep``, torch-free) before a run
 starts, and Lightning is then imported only once the run needs it, after Hydra has set up the
@@ -11,6 +11,7 @@ from __future__ import annotations
 from cyclegan_lit.lazy_exports import lazy_getattr
 
 _EXPORTS = {
+    "FreeCoreThreads": "free_cores",
     "ImageGridLogger": "image_grid",
     "visuals_to_grid": "image_grid",
     "IntervalCheckpoint": "interval_checkpoint",
