@@ -112,23 +112,28 @@ def steps_per_second(
     return statistics.median(rates), wall
 
 
-def measure(steps: int, workdir: Path) -> dict[tuple[str, str], tuple[float, float]]:
-    """(neighbour, configuration) -> (ms per step, wall seconds)."""
+def measure(steps: int, repeats: int, workdir: Path) -> dict[tuple[str, str], list[float]]:
+    """(neighbour, configuration) -> ms per step of each repeat; the configurations take turns, so
+    that a drift of the machine's speed spreads over all of them."""
     configs = configurations(available_cores())
-    results: dict[tuple[str, str], tuple[float, float]] = {}
+    results: dict[tuple[str, str], list[float]] = {}
     for place, code in NEIGHBOURS.items():
         with neighbour(code):
-            for name, (overrides, extra_env) in configs.items():
-                folder = workdir / f"{place}_{name}".replace(" ", "_").replace(",", "")
-                rate, wall = steps_per_second(folder, steps, overrides, _clean_env(**extra_env))
-                results[place, name] = (1000.0 / rate, wall)
-                print(f"{place:>14} | {name:<22} {1000.0 / rate:7.1f} ms/step  ({wall:.0f} s)")
+            for repeat in range(repeats):
+                for name, (overrides, extra_env) in configs.items():
+                    folder = workdir / f"{place}_{name}_{repeat}".replace(" ", "_").replace(",", "")
+                    env = _clean_env(**extra_env)
+                    rate, wall = steps_per_second(folder, steps, overrides, env)
+                    results.setdefault((place, name), []).append(1000.0 / rate)
+                    print(f"{place:>14} | {name:<20} {1000.0 / rate:7.1f} ms/step  ({wall:.0f} s)")
     return results
 
 
-def report(results: dict[tuple[str, str], tuple[float, float]], steps: int, command: str) -> str:
+def report(results: dict[tuple[str, str], list[float]], steps: int, command: str) -> str:
     places = list(dict.fromkeys(place for place, _ in results))
     names = list(dict.fromkeys(name for _, name in results))
+    median = {key: statistics.median(values) for key, values in results.items()}
+    repeats = len(next(iter(results.values())))
     isa = ", ".join(f for f in ISA_SHOWN if f in cpu_flags()) or "no AVX2"
     lines = [
         "# Step time beside a busy neighbour",
@@ -136,15 +141,20 @@ def report(results: dict[tuple[str, str], tuple[float, float]], steps: int, comm
         f"`{command}`",
         "",
         f"{cpu_model()} ({isa}), {available_cores()} cores; the default run (`cyclegan-train`), "
-        f"{steps} batches, ms per training step (median after the first 30 batches); in "
-        "brackets, the time against the fastest thread count beside the same neighbour.",
+        f"{steps} batches; ms per training step (median after the first 30 batches), the median "
+        f"of {repeats} runs with their range, and against the fastest fixed thread count beside "
+        "the same neighbour.",
         "",
         "| neighbour | " + " | ".join(names) + " |",
         "|---|" + "---|" * len(names),
     ]
     for place in places:
-        best = min(ms for (p, n), (ms, _) in results.items() if p == place and n != "default")
-        cells = [f"{results[place, n][0]:.0f} ({results[place, n][0] / best:.2f}×)" for n in names]
+        best = min(ms for (p, n), ms in median.items() if p == place and n != "default")
+        cells = []
+        for name in names:
+            values = results[place, name]
+            spread = f" ({min(values):.0f}–{max(values):.0f})" if len(values) > 1 else ""
+            cells.append(f"{median[place, name]:.0f}{spread}, {median[place, name] / best:.2f}×")
         lines.append(f"| {place} | " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 
@@ -152,11 +162,14 @@ def report(results: dict[tuple[str, str], tuple[float, float]], steps: int, comm
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--steps", type=int, default=150, help="training batches per cell")
+    parser.add_argument("--repeats", type=int, default=3, help="runs per cell")
     parser.add_argument("--report", type=Path, default=None, help="markdown file to write")
     args = parser.parse_args()
-    command = f"python benchmarks/threads_under_load.py --steps {args.steps}"
+    command = (
+        f"python benchmarks/threads_under_load.py --steps {args.steps} --repeats {args.repeats}"
+    )
     with tempfile.TemporaryDirectory(prefix="threads_under_load_") as tmp:
-        results = measure(args.steps, Path(tmp))
+        results = measure(args.steps, args.repeats, Path(tmp))
     text = report(results, args.steps, command)
     print(text)
     if args.report:
