@@ -19,7 +19,7 @@ train: install
 	@echo "  source $(VENV)/bin/activate   puts them on your PATH in this shell,"
 	@echo "  or call them by path:         $(VENV)/bin/cyclegan-train --help"
 
-# The whole suite, as CI runs it (about 8 minutes on 2 cores).
+# The whole suite, as CI runs it (about 15 minutes on 2 cores).
 test: install
 	$(PY) -m pytest $(PYTEST_ARGS)
 

@@ -80,3 +80,50 @@ def test_training_beside_a_busy_neighbour_drops_to_the_free_cores(
     assert result.returncode == 0, result.stderr[-3000:]
     (log,) = tmp_path.glob("runs/*/*/train.log")
     assert "torch threads: 1 instead of 2, as other processes use" in log.read_text()
+
+
+@pytest.mark.slow
+def test_threads_drop_beside_a_neighbour_and_come_back_after_fit(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import lightning as L
+    import torch
+    from conftest import TINY_MODEL
+    from torch.utils.data import DataLoader
+
+    from cyclegan_lit.callbacks import FreeCoreThreads
+    from cyclegan_lit.models import CycleGAN
+
+    affinity = os.sched_getaffinity(0)
+    if len(affinity) < 2:
+        pytest.skip("needs two cores")
+    cores = sorted(affinity)[:2]
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    seen: list[int] = []
+
+    class Record(L.Callback):
+        def on_train_batch_end(self, *args: object) -> None:
+            seen.append(torch.get_num_threads())
+
+    before = torch.get_num_threads()
+    burner = subprocess.Popen([sys.executable, "-c", "while 1: pass"])
+    os.sched_setaffinity(burner.pid, {cores[0]})
+    os.sched_setaffinity(0, set(cores))
+    torch.set_num_threads(2)
+    try:
+        batches = [{"A": torch.rand(3, 32, 32) * 2 - 1, "B": torch.rand(3, 32, 32) * 2 - 1}] * 400
+        trainer = L.Trainer(
+            accelerator="cpu", max_epochs=1, logger=False, enable_checkpointing=False,
+            enable_progress_bar=False, enable_model_summary=False, limit_val_batches=0,
+            max_time={"seconds": 20},
+            callbacks=[FreeCoreThreads(every_seconds=0.3), Record()],
+        )  # fmt: skip
+        trainer.fit(CycleGAN(**TINY_MODEL), train_dataloaders=DataLoader(batches, batch_size=1))
+        after = torch.get_num_threads()
+    finally:
+        burner.kill()
+        burner.wait()
+        os.sched_setaffinity(0, affinity)
+        torch.set_num_threads(before)
+    assert seen[0] == 2 and 1 in seen  # it dropped beside the neighbour
+    assert after == 2  # and the process has its threads back after fit

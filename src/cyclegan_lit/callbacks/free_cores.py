@@ -97,6 +97,21 @@ class FreeCoreThreads(L.Callback):
             )  # fmt: skip
 
 
+    def on_train_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self._restore()
+
+    def on_exception(
+        self, trainer: L.Trainer, pl_module: L.LightningModule, exception: BaseException
+    ) -> None:
+        self._restore()
+
+    def _restore(self) -> None:
+        """Give the process back the count it trained with (a notebook goes on after ``fit``)."""
+        if self._last is not None or self.cores:
+            torch.set_num_threads(self.most)
+        self._last, self.cores = None, set()
+
+
 def threads_for(most: int, current: int, others: float) -> int:
     """The thread count beside ``others`` cores' worth of other processes' work: down as soon as
     they take 60 % of a core, up again only once they take less than 30 % of it."""
