@@ -101,8 +101,8 @@ def test_threads_drop_beside_a_neighbour_and_come_back_after_fit(
     monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
     seen: list[int] = []
 
-    class Record(L.Callback):
-        def on_train_batch_end(self, *args: object) -> None:
+    class Record(L.Callback):  # the count each batch trains with
+        def on_train_batch_start(self, *args: object) -> None:
             seen.append(torch.get_num_threads())
 
     before = torch.get_num_threads()

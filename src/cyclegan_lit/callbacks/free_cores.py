@@ -96,7 +96,6 @@ class FreeCoreThreads(L.Callback):
                 chosen, current, others, len(self.cores),
             )  # fmt: skip
 
-
     def on_train_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         self._restore()
 
