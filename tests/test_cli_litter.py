@@ -54,3 +54,15 @@ def test_a_config_composed_by_a_script_has_no_run_folder_to_discard_or_tidy(tmp_
             raise ValueError("a failure before training")
         assert tidy_fresh_folder(tmp_path) is None
     assert (tmp_path / "keep").is_dir()
+
+
+@pytest.mark.slow
+def test_no_network_stops_before_torch_loads(tmp_path: Path, cli_env: dict[str, str]) -> None:
+    """The download comes first: offline, the error does not wait for torch and Lightning."""
+    args = ["data=horse2zebra", "data.base_url=http://datasets.invalid/cyclegan",
+            f"paths.data_dir={tmp_path / 'data'}"]  # fmt: skip
+    result = run_cli(args, tmp_path, {**cli_env, "PYTHONPROFILEIMPORTTIME": "1"})
+    assert result.returncode == 1 and "datasets.invalid cannot be reached" in result.stderr
+    imported = [line.rsplit("|", 1)[-1].strip() for line in result.stderr.splitlines()]
+    assert "omegaconf" in imported  # the listing of what was imported is there
+    assert "torch" not in imported

@@ -10,13 +10,21 @@ the run said while the screen shows each line once.
 from __future__ import annotations
 
 import logging
+import os
 import sys
 
 _LOGGER_NAME = "cyclegan_lit"
 
 
 def rank() -> int:
-    """This process's global rank as Lightning knows it (0 outside a distributed run)."""
+    """This process's global rank as Lightning knows it (0 outside a distributed run). Before
+    Lightning is loaded, from the launcher's environment as Lightning reads it, so that a command
+    failing early does not load torch just to ask."""
+    if "lightning.fabric.utilities.rank_zero" not in sys.modules:
+        for key in ("RANK", "LOCAL_RANK", "SLURM_PROCID", "JSM_NAMESPACE_RANK"):
+            if os.environ.get(key) is not None:
+                return int(os.environ[key])
+        return 0
     from lightning.fabric.utilities.rank_zero import rank_zero_only
 
     return int(getattr(rank_zero_only, "rank", 0))

@@ -13,6 +13,7 @@ from cyclegan_lit.config_store import BASE
 
 if TYPE_CHECKING:
     import lightning as L
+    from omegaconf import DictConfig
 
 
 def check_data(datamodule: L.LightningDataModule, stage: str) -> None:
@@ -71,3 +72,19 @@ def check_writable(folder: Path, option: str) -> None:
             f"{option}={folder}: cannot create or write this folder "
             f"({err.strerror or type(err).__name__}); set {option} to a folder you can write"
         ) from None
+
+
+def fetch_data_first(data: DictConfig | None) -> None:
+    """Download a registered dataset (``data=horse2zebra``) before torch and Lightning load, which
+    takes seconds on a small CPU: offline, its one-line error then comes at once. ``check_data``
+    later finds it done; a data set already there, a folder or the built-in one is left alone."""
+    if not data or data.get("root") or data.get("name") in (None, "folder", "synthetic"):
+        return
+    from cyclegan_lit.data.sources import DownloadSource, dataset_source
+
+    source = dataset_source(
+        data.name, None, data.data_dir, download=data.get("download", True),
+        base_url=data.get("base_url"),
+    )  # fmt: skip
+    if isinstance(source, DownloadSource):
+        source.prepare()

@@ -34,6 +34,7 @@ from cyclegan_lit.cli.preflight import (
     check_data,
     check_image_size,
     check_writable,
+    fetch_data_first,
     refuse_base_choices,
 )
 from cyclegan_lit.cli.quiet import quiet_third_party, quiet_wandb_logger
@@ -68,6 +69,7 @@ def train(cfg: DictConfig) -> dict[str, float]:
     # run folder behind
     with discard_fresh_folder_on_failure(Path(cfg.paths.log_dir)):
         refuse_base_choices()
+        fetch_data_first(cfg.get("data"))
         choose_torch_threads(cfg)
         # a resume continues its run's folder, CSV file and W&B run: redirect them before
         # anything that interpolates ${paths.output_dir} is instantiated
