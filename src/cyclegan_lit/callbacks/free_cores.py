@@ -117,4 +117,4 @@ def threads_for(most: int, current: int, others: float) -> int:
     lower = max(1, most - int(others + 0.4))
     if lower < current:
         return lower
-    return max(current, min(most, max(1, most - int(others + 0.7))))
+    return max(current, most - int(others + 0.7))
