@@ -6,6 +6,8 @@ own networks.py; matching them is what lets official checkpoints load into our n
 
 from __future__ import annotations
 
+import copy
+
 import pytest
 import torch
 from torch import nn
@@ -156,6 +158,49 @@ def test_zero_padding_has_no_pad_layers() -> None:
     assert isinstance(block[3], nn.Conv2d)
     replicate = ResnetGenerator(3, 3, ngf=8, padding_type="replicate")
     assert isinstance(replicate.model[10].conv_block[0], nn.ReplicationPad2d)
+
+
+def _with_stock_pads(net: nn.Module) -> nn.Module:
+    """A copy of ``net`` whose pad layers are torch's own (which CPU autocast runs in fp32)."""
+    stock = copy.deepcopy(net)
+    for module in list(stock.modules()):
+        for name, child in list(module.named_children()):
+            for ours in (nn.ReflectionPad2d, nn.ReplicationPad2d):
+                if isinstance(child, ours):
+                    setattr(module, name, ours(child.padding))
+    return stock
+
+
+def _bf16_step(net: nn.Module, x: torch.Tensor, autocast: bool = True) -> tuple:
+    net.zero_grad(set_to_none=True)
+    with torch.autocast("cpu", dtype=torch.bfloat16, enabled=autocast):
+        y = net(x)
+    ((y.float() - 0.3) ** 2).mean().backward()
+    return y, torch.cat([p.grad.flatten() for p in net.parameters()])
+
+
+@pytest.mark.parametrize("padding_type", ["reflect", "replicate"])
+def test_resnet_pads_in_bf16_under_cpu_autocast_with_the_same_forward(padding_type: str) -> None:
+    """Torch's pads would cast every bf16 activation to fp32 and back; ours keep the dtype, and
+    since padding only copies values the forward is bit for bit the same. Backward differs only
+    at border sums, far less than bf16 itself differs from fp32."""
+    torch.manual_seed(0)
+    net = ResnetGenerator(3, 3, ngf=8, n_blocks=2, padding_type=padding_type)
+    stock = _with_stock_pads(net)
+    pads = [m for m in net.modules() if isinstance(m, (nn.ReflectionPad2d, nn.ReplicationPad2d))]
+    out_dtypes: list[torch.dtype] = []
+    for pad in pads:
+        pad.register_forward_hook(lambda _m, _i, out: out_dtypes.append(out.dtype))
+    x = torch.rand(1, 3, 32, 32) * 2 - 1
+    y, grads = _bf16_step(net, x)
+    # the first pad takes the fp32 image; every other one a bf16 activation, and keeps it bf16
+    assert out_dtypes == [torch.float32] + [torch.bfloat16] * (len(pads) - 1)
+    y_stock, grads_stock = _bf16_step(stock, x)
+    assert torch.equal(y, y_stock)
+    _, grads_fp32 = _bf16_step(copy.deepcopy(net), x, autocast=False)
+    bf16_error = (grads_stock - grads_fp32).norm()
+    assert 0 < (grads - grads_stock).norm() < 0.25 * bf16_error
+    assert list(net.state_dict()) == list(stock.state_dict())
 
 
 def test_resnet_block_has_no_activation_after_the_add() -> None:

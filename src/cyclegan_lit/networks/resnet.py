@@ -13,14 +13,15 @@ from torch import Tensor, nn
 from .key_layout import KeyLayout, StateDict
 from .norms import get_norm_layer, norm_uses_bias
 from .options import PADDING_TYPES
+from .padding import ReflectionPad2d, ReplicationPad2d
 
 
 def _pad_layers(padding_type: str, size: int) -> tuple[list[nn.Module], int]:
     """Return (explicit pad layers, conv padding) for a padding type, as the reference does."""
     if padding_type == "reflect":
-        return [nn.ReflectionPad2d(size)], 0
+        return [ReflectionPad2d(size)], 0
     if padding_type == "replicate":
-        return [nn.ReplicationPad2d(size)], 0
+        return [ReplicationPad2d(size)], 0
     if padding_type == "zero":
         return [], size
     raise ValueError(
@@ -93,7 +94,7 @@ class ResnetGenerator(nn.Module):
         use_bias = norm_uses_bias(norm)
 
         layers: list[nn.Module] = [
-            nn.ReflectionPad2d(3),
+            ReflectionPad2d(3),
             nn.Conv2d(input_nc, ngf, kernel_size=7, padding=0, bias=use_bias),
             norm_layer(ngf),
             nn.ReLU(True),
@@ -127,7 +128,7 @@ class ResnetGenerator(nn.Module):
                 nn.ReLU(True),
             ]
         layers += [
-            nn.ReflectionPad2d(3),
+            ReflectionPad2d(3),
             nn.Conv2d(ngf, output_nc, kernel_size=7, padding=0),
             nn.Tanh(),
         ]

@@ -1,0 +1,31 @@
+"""Reflection and replication padding that pad in the dtype they are given, under autocast too.
+
+CPU autocast lists reflection and replication padding among the ops it runs in fp32 (CUDA's
+autocast does not). Inside a bf16 ResNet generator that costs, at each of its 20 pads, a cast of
+the activations up to fp32 and, in the next convolution, a cast back down, and both again in
+backward: a third of the dtype conversions of a bf16-mixed training step. Padding only copies
+values, so padding the bf16 tensor itself hands the next convolution the same input bit for bit;
+only backward changes, where the few border gradients that pile up on one pixel are summed in
+bf16 instead of fp32. Same modules, no parameters: state_dict keys are the reference's.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor, nn
+
+
+class _PadsInInputDtype(nn.Module):
+    """Runs the padding with autocast off for the input's device, so its dtype is kept."""
+
+    def forward(self, x: Tensor) -> Tensor:
+        with torch.autocast(x.device.type, enabled=False):
+            return super().forward(x)  # type: ignore[misc]
+
+
+class ReflectionPad2d(_PadsInInputDtype, nn.ReflectionPad2d):
+    """``nn.ReflectionPad2d`` that keeps a bf16 input bf16 under CPU autocast."""
+
+
+class ReplicationPad2d(_PadsInInputDtype, nn.ReplicationPad2d):
+    """``nn.ReplicationPad2d`` that keeps a bf16 input bf16 under CPU autocast."""
