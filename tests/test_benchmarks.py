@@ -166,6 +166,37 @@ def test_gpu_check_dry_run_prints_its_tables() -> None:
     assert after == before  # a dry run prints only
 
 
+@pytest.mark.slow
+def test_make_bench_times_what_trainer_fast_can_pick_on_this_cpu() -> None:
+    """`make bench` (its dry run: same code paths, tiny sizes) times the candidates trainer=fast
+    can choose here: on a CPU that emulates bf16 (50x slower than fp32) the bf16 rows would take
+    hours, so it times fp32 + compile and channels_last; with bf16 instructions, bf16 too."""
+    from cyclegan_lit import perf
+
+    results = ROOT / "benchmarks" / "RESULTS.md"
+    before = results.read_text() if results.exists() else None
+    env = dict(os.environ, PYTHON=sys.executable, WANDB_MODE="disabled")
+    done = subprocess.run(
+        ["bash", str(ROOT / "benchmarks" / "run_cpu_bench.sh"), "--dry-run"],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=600, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    out = done.stdout
+    assert perf.describe("cpu") in out
+    rows = {line.split()[0] for line in out.splitlines() if line[:1].isdigit() or "-mixed" in line}
+    assert {"32-true", "32-true+compile", "32-true+cl"} <= rows
+    if perf.fast_precision("cpu") == "bf16-mixed":
+        assert {"bf16-mixed", "bf16-mixed+compile"} <= rows
+        assert "Translation, G_A forward at 64 px" in out
+    else:
+        assert not any(row.startswith("bf16") for row in rows)
+        assert "bf16 rows skipped" in out
+    assert out.count("Loss tracking over 2 steps") == 3
+    assert "aten::" in out  # the profile
+    after = results.read_text() if results.exists() else None
+    assert after == before  # a dry run prints only
+
+
 def test_profile_lists_the_top_operators_of_a_step(tmp_path: Path) -> None:
     import profile_step
 
