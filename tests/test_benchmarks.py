@@ -15,6 +15,8 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 
 import train_speed  # noqa: E402
 
+from cyclegan_lit.networks.builders import build_generator  # noqa: E402
+
 
 def test_configurations_parse_and_label() -> None:
     config = train_speed.Config.parse("bf16-mixed+cl+compile")
@@ -210,3 +212,27 @@ def test_profile_lists_the_top_operators_of_a_step(tmp_path: Path) -> None:
     assert shares == sorted(shares, reverse=True) and 0 < sum(shares) <= 100
     assert any("convolution" in row for row in rows)  # convs dominate a CycleGAN step
     assert "--configs 32-true" in rows[0]
+
+
+def test_autocast_casts_counts_what_our_padding_saves(tmp_path: Path) -> None:
+    """The paper generator under CPU bf16 autocast: with our pads, no activation is cast to fp32
+    and back around a pad; what is left is the weights' casts and the fp32 image's one."""
+    import autocast_casts
+
+    theirs = autocast_casts.conversions(
+        lambda: autocast_casts.with_torch_padding(build_generator("resnet_9blocks")), 64
+    )
+    ours = autocast_casts.conversions(lambda: build_generator("resnet_9blocks"), 64)
+    pads = 20  # 2 per residual block, one before the first and one before the last conv
+    assert theirs.count - ours.count == 4 * (pads - 1)  # up and down, forward and backward
+    floor = autocast_casts.weight_cast_bytes(build_generator("resnet_9blocks"))
+    # beyond the weights, image-sized casts only (the input, the output and its gradient): a
+    # residual block's activation (256 x 16 x 16 at 64 px) is larger than all of them together
+    image = 3 * 64 * 64 * (4 + 2)
+    assert floor < ours.bytes < floor + 4 * image < 256 * 16 * 16 * (4 + 2) + floor
+    report = tmp_path / "casts.md"
+    autocast_casts.main(["--sizes", "32", "--report", str(report)])
+    assert "| 32 | 175 / " in report.read_text()
+    assert (
+        "Reproduce: `python benchmarks/autocast_casts.py --sizes 32 --report" in report.read_text()
+    )

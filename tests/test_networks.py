@@ -26,6 +26,7 @@ from cyclegan_lit.networks import (
     init_weights,
 )
 from cyclegan_lit.networks.norms import to_sync_batchnorm
+from cyclegan_lit.networks.padding import with_torch_padding
 
 torch.set_num_threads(1)
 
@@ -160,17 +161,6 @@ def test_zero_padding_has_no_pad_layers() -> None:
     assert isinstance(replicate.model[10].conv_block[0], nn.ReplicationPad2d)
 
 
-def _with_stock_pads(net: nn.Module) -> nn.Module:
-    """A copy of ``net`` whose pad layers are torch's own (which CPU autocast runs in fp32)."""
-    stock = copy.deepcopy(net)
-    for module in list(stock.modules()):
-        for name, child in list(module.named_children()):
-            for ours in (nn.ReflectionPad2d, nn.ReplicationPad2d):
-                if isinstance(child, ours):
-                    setattr(module, name, ours(child.padding))
-    return stock
-
-
 def _bf16_step(net: nn.Module, x: torch.Tensor, autocast: bool = True) -> tuple:
     net.zero_grad(set_to_none=True)
     with torch.autocast("cpu", dtype=torch.bfloat16, enabled=autocast):
@@ -186,7 +176,7 @@ def test_resnet_pads_in_bf16_under_cpu_autocast_with_the_same_forward(padding_ty
     at border sums, far less than bf16 itself differs from fp32."""
     torch.manual_seed(0)
     net = ResnetGenerator(3, 3, ngf=8, n_blocks=2, padding_type=padding_type)
-    stock = _with_stock_pads(net)
+    stock = with_torch_padding(copy.deepcopy(net))
     pads = [m for m in net.modules() if isinstance(m, (nn.ReflectionPad2d, nn.ReplicationPad2d))]
     out_dtypes: list[torch.dtype] = []
     for pad in pads:

@@ -29,3 +29,17 @@ class ReflectionPad2d(_PadsInInputDtype, nn.ReflectionPad2d):
 
 class ReplicationPad2d(_PadsInInputDtype, nn.ReplicationPad2d):
     """``nn.ReplicationPad2d`` that keeps a bf16 input bf16 under CPU autocast."""
+
+
+def with_torch_padding(net: nn.Module) -> nn.Module:
+    """``net`` with its pad layers swapped, in place, for torch's own (which CPU autocast runs in
+    fp32): the network as the reference runs it, for comparisons."""
+    for module in list(net.modules()):
+        for name, child in list(module.named_children()):
+            for ours, theirs in (
+                (ReflectionPad2d, nn.ReflectionPad2d),
+                (ReplicationPad2d, nn.ReplicationPad2d),
+            ):
+                if isinstance(child, ours):
+                    setattr(module, name, theirs(child.padding))
+    return net
