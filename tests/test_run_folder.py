@@ -205,3 +205,15 @@ def test_an_output_folder_that_cannot_be_written_is_one_line_before_any_work(
     assert line.startswith(f"cyclegan-train: error: {option}")
     assert "Not a directory" in line and f"set {option}" in line
     assert not (tmp_path / "data").exists()  # before any work
+
+
+def test_a_ckpt_path_that_is_not_a_file_is_one_line_before_any_run_folder(
+    tmp_path: Path, cli_env: dict[str, str]
+) -> None:
+    args = [*TWO_EPOCHS, f"paths.data_dir={tmp_path / 'data'}", "logger=none"]
+    result = run_cli([*args, "ckpt_path=gone/last.ckpt"], tmp_path, cli_env)
+    assert result.returncode == 1
+    (line,) = [x for x in result.stderr.splitlines() if "error:" in x]
+    expected = "cyclegan-train: error: ckpt_path=gone/last.ckpt: no such file; give a .ckpt file"
+    assert line.startswith(expected)
+    assert not (tmp_path / "outputs").exists()

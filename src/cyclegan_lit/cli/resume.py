@@ -34,13 +34,18 @@ if TYPE_CHECKING:
     from lightning.pytorch.loggers import Logger
 
 
+def _existing_checkpoint(ckpt_path: str) -> Path:
+    """The ``ckpt_path`` a user gave, if it is a file; else the one-line error that says so."""
+    if not Path(ckpt_path).is_file():
+        raise FileNotFoundError(f"ckpt_path={ckpt_path}: no such file; give a .ckpt file or `last`")
+    return Path(ckpt_path)
+
+
 def resolve_ckpt_path(ckpt_path: str | None, paths: DictConfig) -> str | None:
     """``last`` means the newest ``last.ckpt`` under ``paths.log_dir`` and ``paths.sweep_dir``."""
     if ckpt_path != "last":
-        if ckpt_path is not None and not Path(ckpt_path).is_file():
-            raise FileNotFoundError(
-                f"ckpt_path={ckpt_path}: no such file; give a .ckpt file or `last`"
-            )
+        if ckpt_path is not None:
+            _existing_checkpoint(ckpt_path)
         return ckpt_path
     roots = [Path(paths.log_dir), Path(paths.sweep_dir)]
     found = [p for root in roots if root.is_dir() for p in root.glob("**/last.ckpt")]
@@ -159,11 +164,7 @@ def plan_resume(cfg: DictConfig) -> Resume | None:
     elif ckpt_path == "last":
         ckpt = find_last_of_same_command(cfg.paths, *_this_command())
     else:
-        ckpt = Path(ckpt_path)
-        if not ckpt.is_file():
-            raise FileNotFoundError(
-                f"ckpt_path={ckpt_path}: no such file; give a .ckpt file or `last`"
-            )
+        ckpt = _existing_checkpoint(ckpt_path)
     return Resume(ckpt, run_folder_of(ckpt), *_progress(ckpt))
 
 
