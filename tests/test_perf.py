@@ -16,16 +16,26 @@ from torch.utils.data import DataLoader
 from cyclegan_lit import perf
 from cyclegan_lit.models import CycleGAN
 
+AMX_XEON = frozenset({"avx2", "avx512f", "avx512_bf16", "amx_bf16", "amx_tile"})
+ZEN4_EPYC = frozenset({"avx2", "avx512f", "avx512_bf16"})
+AVX2_EPYC = frozenset({"avx", "avx2", "fma"})
+
 
 @pytest.mark.parametrize(
-    ("has_bf16", "expected"), [(True, "bf16-mixed"), (False, "32-true"), (None, "32-true")]
+    ("flags", "expected", "reason"),
+    [
+        (AMX_XEON, "bf16-mixed", "the CPU has AMX"),
+        (ZEN4_EPYC, "bf16-mixed", "the CPU has AVX-512 BF16"),
+        (AVX2_EPYC, "32-true", "the CPU has AVX2, no bf16 instructions"),
+        (frozenset(), "32-true", "the CPU's flags are unreadable"),
+    ],
 )
-def test_cpu_gets_bf16_only_with_bf16_instructions(
-    monkeypatch: pytest.MonkeyPatch, has_bf16: bool | None, expected: str
+def test_cpu_gets_bf16_only_with_bf16_instructions_and_says_which(
+    monkeypatch: pytest.MonkeyPatch, flags: frozenset[str], expected: str, reason: str
 ) -> None:
-    monkeypatch.setattr(perf, "cpu_has_bf16", lambda: has_bf16)
+    monkeypatch.setattr(perf, "cpu_flags", lambda: flags)
     assert perf.fast_precision("cpu") == expected
-    assert perf.fast_settings("cpu").reason
+    assert perf.describe("cpu").startswith(f"trainer=fast on cpu: {expected} ({reason}")
 
 
 @pytest.mark.parametrize(
@@ -45,7 +55,7 @@ def test_gpu_precision_follows_the_hardware(
 
 def test_auto_without_a_gpu_is_the_cpu(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
-    monkeypatch.setattr(perf, "cpu_has_bf16", lambda: True)
+    monkeypatch.setattr(perf, "cpu_flags", lambda: ZEN4_EPYC)
     assert perf.resolve_accelerator("auto") == "cpu"
     assert perf.fast_precision("auto") == "bf16-mixed"
     assert perf.fast_precision("mps") == "32-true"  # nothing measured there
@@ -55,10 +65,10 @@ def test_auto_without_a_gpu_is_the_cpu(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_trainer_fast_resolves_the_precision_for_its_accelerator(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
-    monkeypatch.setattr(perf, "cpu_has_bf16", lambda: False)
+    monkeypatch.setattr(perf, "cpu_flags", lambda: AVX2_EPYC)
     with composed(["trainer=fast", "trainer.accelerator=cpu", "logger=none"], tmp_path) as cfg:
         assert cfg.trainer.precision == "32-true"
-    monkeypatch.setattr(perf, "cpu_has_bf16", lambda: True)
+    monkeypatch.setattr(perf, "cpu_flags", lambda: AMX_XEON)
     with composed(["trainer=fast", "trainer.accelerator=cpu", "logger=none"], tmp_path) as cfg:
         assert cfg.trainer.precision == "bf16-mixed"
         assert cfg.trainer.max_epochs >= 1  # the rest is trainer/default

@@ -28,12 +28,22 @@ def cpu_flags() -> frozenset[str]:
     return frozenset()
 
 
+def cpu_bf16_isa(flags: Collection[str]) -> str | None:
+    """The fastest bf16 matrix instructions among these CPU flags, by name: ``AMX`` (tiles,
+    ``amx_bf16``), else ``AVX-512 BF16`` (``avx512_bf16``); None without either."""
+    if "amx_bf16" in flags:
+        return "AMX"
+    if "avx512_bf16" in flags:
+        return "AVX-512 BF16"
+    return None
+
+
 def cpu_has_bf16() -> bool | None:
     """Whether bf16 matrix instructions exist (AVX-512 BF16 or AMX); None when unknown."""
     flags = cpu_flags()
     if not flags:
         return None
-    return bool(flags & {"avx512_bf16", "amx_bf16"})
+    return cpu_bf16_isa(flags) is not None
 
 
 def available_cores() -> int:

@@ -29,7 +29,7 @@ from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from cyclegan_lit.machine import cpu_flags, cpu_has_bf16
+from cyclegan_lit.machine import cpu_bf16_isa, cpu_flags
 
 if TYPE_CHECKING:
     from torch import Tensor, nn
@@ -65,11 +65,18 @@ def fast_settings(accelerator: str | None = "auto") -> FastSettings:
     """The settings ``trainer=fast`` uses on this machine for ``trainer.accelerator``."""
     device = resolve_accelerator(accelerator)
     if device == "cpu":
-        has_bf16 = cpu_has_bf16()
-        if has_bf16:
-            return FastSettings(device, "bf16-mixed", "the CPU has bf16 instructions")
-        known = "has no" if has_bf16 is False else "may lack (flags unreadable)"
-        return FastSettings(device, "32-true", f"the CPU {known} bf16 instructions")
+        flags = cpu_flags()
+        isa = cpu_bf16_isa(flags)
+        if isa:
+            return FastSettings(device, "bf16-mixed", f"the CPU has {isa}")
+        if not flags:
+            return FastSettings(
+                device, "32-true", "the CPU's flags are unreadable: bf16 may be slow"
+            )
+        widest = "AVX-512" if "avx512f" in flags else "AVX2" if "avx2" in flags else "no AVX2"
+        return FastSettings(
+            device, "32-true", f"the CPU has {widest}, no bf16 instructions: bf16 would be emulated"
+        )
     if device == "cuda":
         import torch
 
