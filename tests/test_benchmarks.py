@@ -144,17 +144,24 @@ def test_a_timed_configuration_whose_losses_go_nan_is_marked_wrong(
     assert float(baseline.split(" | ")[8]) > 0
 
 
-@pytest.mark.slow
-def test_gpu_check_dry_run_prints_its_tables() -> None:
+def _dry_run(script: str) -> str:
+    """``bash benchmarks/<script> --dry-run``'s output; it must succeed and write no results."""
     results = ROOT / "benchmarks" / "RESULTS.md"
     before = results.read_text() if results.exists() else None
     env = dict(os.environ, PYTHON=sys.executable, WANDB_MODE="disabled")
     done = subprocess.run(
-        ["bash", str(ROOT / "benchmarks" / "gpu_check.sh"), "--dry-run"],
+        ["bash", str(ROOT / "benchmarks" / script), "--dry-run"],
         cwd=ROOT, env=env, capture_output=True, text=True, timeout=600, check=False,
     )  # fmt: skip
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
-    out = done.stdout
+    after = results.read_text() if results.exists() else None
+    assert after == before  # a dry run prints only
+    return done.stdout
+
+
+@pytest.mark.slow
+def test_gpu_check_dry_run_prints_its_tables() -> None:
+    out = _dry_run("gpu_check.sh")
     for batch in (1, 2):
         assert f"32 px, batch {batch}, synthetic data" in out
     for label in ("bf16-mixed", "16-mixed", "32-true+cl", "bf16-mixed+cl", "bf16-mixed+compile"):
@@ -164,8 +171,6 @@ def test_gpu_check_dry_run_prints_its_tables() -> None:
     assert "Translation, G_A forward at 64 px" in out
     assert "cyclegan-train: ok" in out
     assert "gpu_check done" in out
-    after = results.read_text() if results.exists() else None
-    assert after == before  # a dry run prints only
 
 
 @pytest.mark.slow
@@ -175,15 +180,7 @@ def test_make_bench_times_what_trainer_fast_can_pick_on_this_cpu() -> None:
     hours, so it times fp32 + compile and channels_last; with bf16 instructions, bf16 too."""
     from cyclegan_lit import perf
 
-    results = ROOT / "benchmarks" / "RESULTS.md"
-    before = results.read_text() if results.exists() else None
-    env = dict(os.environ, PYTHON=sys.executable, WANDB_MODE="disabled")
-    done = subprocess.run(
-        ["bash", str(ROOT / "benchmarks" / "run_cpu_bench.sh"), "--dry-run"],
-        cwd=ROOT, env=env, capture_output=True, text=True, timeout=600, check=False,
-    )  # fmt: skip
-    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
-    out = done.stdout
+    out = _dry_run("run_cpu_bench.sh")
     assert perf.describe("cpu") in out
     rows = {line.split()[0] for line in out.splitlines() if line[:1].isdigit() or "-mixed" in line}
     assert {"32-true", "32-true+compile", "32-true+cl"} <= rows
@@ -195,8 +192,6 @@ def test_make_bench_times_what_trainer_fast_can_pick_on_this_cpu() -> None:
         assert "bf16 rows skipped" in out
     assert out.count("Loss tracking over 2 steps") == 3
     assert "aten::" in out  # the profile
-    after = results.read_text() if results.exists() else None
-    assert after == before  # a dry run prints only
 
 
 def test_profile_lists_the_top_operators_of_a_step(tmp_path: Path) -> None:
