@@ -193,6 +193,16 @@ def test_resnet_pads_in_bf16_under_cpu_autocast_with_the_same_forward(padding_ty
     assert list(net.state_dict()) == list(stock.state_dict())
 
 
+def test_resnet_generator_exports_with_plain_pads() -> None:
+    """Outside autocast our pads are torch's layers untouched: ``torch.export`` (behind the .pt2
+    and ONNX exports) records plain pads, not an autocast region."""
+    net = ResnetGenerator(3, 3, ngf=4, n_blocks=1).eval()
+    program = torch.export.export(net, (torch.rand(1, 3, 32, 32),))
+    ops = {str(node.target) for node in program.graph.nodes if node.op == "call_function"}
+    assert "aten.pad.default" in ops
+    assert not any("autocast" in op for op in ops), ops
+
+
 def test_resnet_block_has_no_activation_after_the_add() -> None:
     net = ResnetGenerator(3, 3, ngf=8, n_blocks=1)
     block = net.model[10]
