@@ -19,18 +19,19 @@ train: install
 	@echo "  source $(VENV)/bin/activate   puts them on your PATH in this shell,"
 	@echo "  or call them by path:         $(VENV)/bin/cyclegan-train --help"
 
-# The whole suite, as CI runs it (about 15 minutes on 2 cores).
+# The whole suite, as CI runs it (about 16 minutes on 2 cores); it ends with the 20 slowest tests,
+# so the log shows where the time goes.
 test: install
-	$(PY) -m pytest $(PYTEST_ARGS)
+	$(PY) -m pytest --durations=20 $(PYTEST_ARGS)
 
 # Everything but the tests marked slow (CLI subprocesses, DDP, the notebook): about 90 s.
 test-fast: install
 	$(PY) -m pytest -m "not slow" $(PYTEST_ARGS)
 
-# CPU speed of a training step (fp32 vs bf16-mixed, channels_last, compile) appended to
-# benchmarks/RESULTS.md with the top operators, each configuration's losses checked against
-# fp32's in the same run (WRONG when they do not track): about 10 minutes on 2 cores; run it on a
-# quiet machine.
+# CPU speed of a training step (fp32 vs what trainer=fast can pick on this CPU: bf16-mixed where
+# it has bf16 instructions, compile, channels_last) appended to benchmarks/RESULTS.md with the top
+# operators, each configuration's losses checked against fp32's in the same run (WRONG when they
+# do not track): 10-15 minutes on 2 cores; run it on a quiet machine.
 bench: install
 	bash benchmarks/run_cpu_bench.sh
 
