@@ -23,6 +23,10 @@ TRAIN_CLI="$(dirname "$PY")/cyclegan-train"
 START=$SECONDS
 BUDGET="${GPU_CHECK_BUDGET:-330}"  # seconds; compile gets what the rest leaves of it
 
+case "${1:-}" in
+    "" | --dry-run) ;;
+    *) echo "gpu_check.sh: unknown option ${1}; use --dry-run, or nothing for the full run" >&2; exit 2 ;;
+esac
 if [ "${1:-}" = "--dry-run" ]; then
     MODE="dry run (CPU, tiny)"
     DEVICE=cpu TRAINER=cpu SIZE=32 WARMUP=1 ITERS=1 OUT=- CLI_THREADS=1

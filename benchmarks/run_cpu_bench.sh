@@ -28,6 +28,10 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
 PY="${PYTHON:-$ROOT/.venv/bin/python}"
 START=$SECONDS
+case "${1:-}" in
+    "" | --dry-run) ;;
+    *) echo "run_cpu_bench.sh: unknown option ${1}; use --dry-run, or nothing for the full run" >&2; exit 2 ;;
+esac
 if [ "${1:-}" = "--dry-run" ]; then
     OUT=-
     # `eager` traces with dynamo but skips inductor's code generation (minutes on 2 cores)

@@ -231,3 +231,16 @@ def test_autocast_casts_counts_what_our_padding_saves(tmp_path: Path) -> None:
     assert (
         "Reproduce: `python benchmarks/autocast_casts.py --sizes 32 --report" in report.read_text()
     )
+
+
+@pytest.mark.parametrize("script", ["run_cpu_bench.sh", "gpu_check.sh"])
+def test_a_mistyped_option_is_one_line_not_a_full_benchmark_run(script: str) -> None:
+    done = subprocess.run(
+        ["bash", str(ROOT / "benchmarks" / script), "--dryrun"],
+        cwd=ROOT, capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert done.returncode == 2 and done.stdout == ""
+    assert (
+        done.stderr
+        == f"{script}: unknown option --dryrun; use --dry-run, or nothing for the full run\n"
+    )
